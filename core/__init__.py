@@ -1,0 +1,1 @@
+"""L2C Hub's domain: canonical model, store and sync engine. Imports nothing else of ours."""

@@ -1,0 +1,17 @@
+"""One source of 'now', always timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """Return the current instant as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Convert an aware datetime to UTC; refuse naive ones (their zone is unknowable)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("naive datetime: give a timezone (store values are UTC instants)")
+    return value.astimezone(UTC)

@@ -1,0 +1,1 @@
+"""Secret encryption (and, later, API keys and the URL guard)."""

@@ -1,0 +1,42 @@
+"""Process settings for the core, read from `L2C_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CoreSettings(BaseSettings):
+    """Where the store lives and how secrets are protected."""
+
+    model_config = SettingsConfigDict(env_prefix="L2C_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".l2c"),
+        description="Folder for the embedded SQLite store and generated files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to the embedded SQLite file in data_dir.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s), comma-separated, newest first, for connection secrets.",
+    )
+    tenant: str = Field(default="default", description="Tenant slug the CLI acts for.")
+    sync_batch_size: int = Field(default=5000, ge=1, le=200_000)
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'l2c.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> CoreSettings:
+    """Settings of this process (cached; tests construct CoreSettings directly)."""
+    return CoreSettings()
