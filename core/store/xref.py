@@ -1,0 +1,123 @@
+"""Queries on external refs: what we already know of a batch, and reference resolution."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, any_, bindparam, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from core.model.tables import ExternalRef, table_of
+
+T = TypeVar("T")
+CHUNK = 2000
+_xref = table_of(ExternalRef)
+
+
+def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def batches(session: Session, values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """How to split a batch for `member_of`: PostgreSQL takes it whole (one array
+    parameter), SQLite in chunks (one parameter per value, and a limit on their number)."""
+    if session.get_bind().dialect.name == "postgresql":
+        if values:
+            yield values
+        return
+    yield from chunks(values)
+
+
+def member_of(
+    session: Session, column: ColumnElement[Any], values: Sequence[Any]
+) -> ColumnElement[bool]:
+    """`column IN values`, as `= ANY(array)` on PostgreSQL: one bound parameter instead of
+    thousands, about four times faster to send and plan."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    entity_id: uuid.UUID
+    content_hash: bytes
+    source_ts: datetime | None
+
+
+def load_links(
+    session: Session,
+    connection_id: uuid.UUID,
+    entity: str,
+    object_: str,
+    external_ids: Sequence[str],
+) -> dict[str, Link]:
+    """External id -> what the store holds for it, for one (connection, entity, object)."""
+    found: dict[str, Link] = {}
+    for chunk in batches(session, external_ids):
+        rows = session.execute(
+            select(_xref.c.external_id, _xref.c.entity_id, _xref.c.content_hash, _xref.c.source_ts)
+            .where(_xref.c.connection_id == connection_id)
+            .where(_xref.c.entity == entity)
+            .where(_xref.c.object == object_)
+            .where(member_of(session, _xref.c.external_id, chunk))
+        ).all()
+        for external_id, entity_id, content_hash, source_ts in rows:
+            found[external_id] = Link(entity_id, bytes(content_hash), source_ts)
+    return found
+
+
+def load_hashes(
+    session: Session,
+    connection_id: uuid.UUID,
+    entity: str,
+    object_: str,
+    external_ids: Sequence[str],
+) -> dict[str, bytes]:
+    """External id -> content hash the store holds (for skipping unchanged records)."""
+    found: dict[str, bytes] = {}
+    for chunk in batches(session, external_ids):
+        rows = session.execute(
+            select(_xref.c.external_id, _xref.c.content_hash)
+            .where(_xref.c.connection_id == connection_id)
+            .where(_xref.c.entity == entity)
+            .where(_xref.c.object == object_)
+            .where(member_of(session, _xref.c.external_id, chunk))
+        ).all()
+        found.update((external_id, bytes(digest)) for external_id, digest in rows)
+    return found
+
+
+def resolve(
+    session: Session,
+    connection_id: uuid.UUID,
+    wanted: Iterable[tuple[str, str, str]],
+) -> dict[tuple[str, str, str], uuid.UUID]:
+    """(entity, object, external id) -> canonical id, for the ones that exist."""
+    keys = sorted(set(wanted))
+    resolved: dict[tuple[str, str, str], uuid.UUID] = {}
+    for chunk in chunks(keys, 500):
+        rows = session.execute(
+            select(_xref.c.entity, _xref.c.object, _xref.c.external_id, _xref.c.entity_id)
+            .where(_xref.c.connection_id == connection_id)
+            .where(tuple_(_xref.c.entity, _xref.c.object, _xref.c.external_id).in_(chunk))
+        )
+        for entity, object_, external_id, entity_id in rows:
+            resolved[(entity, object_, external_id)] = entity_id
+    return resolved
+
+
+def links_of(session: Session, entity_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every external id a canonical record is known by (for display and loop checks)."""
+    rows = session.execute(
+        select(_xref.c.connection_id, _xref.c.object, _xref.c.external_id).where(
+            _xref.c.entity_id == entity_id
+        )
+    )
+    return [dict(row._mapping) for row in rows]
