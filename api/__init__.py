@@ -1,0 +1,1 @@
+"""Outside surfaces: the CLI (api.cli) now; HTTP and the console later."""
