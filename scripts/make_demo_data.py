@@ -160,7 +160,7 @@ def customers() -> list[dict[str, str]]:
     )
     rows.append(
         {
-            **rows[1],
+            **rows[0],
             "customer_code": "C000042",
             "company_name": "Shenzhen Cloudsail Trading Co., Ltd.",
             "uscc": uscc("440300"),

@@ -90,6 +90,9 @@ def demo(
             )
             add_job(session, tenant, name=JOB, connection=connection, mappings=MAPPINGS)
 
+    sample = folder / "sample-customer.json"
+    sample.write_text(_SAMPLE, encoding="utf-8")
+
     _step("1. First sync: five exports through five mappings")
     print_report(_run())
     _step("2. The same files again: fingerprints unchanged, nothing is read")
@@ -97,7 +100,16 @@ def demo(
     _step("3. Day 2: the ERP re-exports two customers — one newer, one older than we hold")
     shutil.copy2(_bundled() / "day2" / "customers_day2.csv", folder / "customers_day2.csv")
     print_report(_run())
-    _summary()
+    _summary(sample)
+
+
+_SAMPLE = """{
+  "customer_code": "C000777", "company_name": "华为技术有限公司", "uscc": "914403001922038216",
+  "industry_code": "02", "province": "广东省", "city": "深圳市", "address": "龙岗区坂田华为基地",
+  "phone": "0755-2878 0808", "email": "Sales@Example.CN", "credit_limit": "5,000,000.00",
+  "currency": "RMB", "payment_terms": "月结60天", "updated_at": "2024-05-06 14:30:00"
+}
+"""
 
 
 def _step(title: str) -> None:
@@ -110,7 +122,7 @@ def _run():  # type: ignore[no-untyped-def]
     return _run_with_progress(JOB, None)
 
 
-def _summary() -> None:
+def _summary(sample: Path) -> None:
     from core.model import tables as t
     from core.store.tenants import get_tenant
 
@@ -168,7 +180,7 @@ def _summary() -> None:
             "Explore the store (same data folder, so run these from here):\n"
             "  l2c sync runs                          runs and their counts\n"
             "  l2c quarantine list / show ID          what was refused and why\n"
-            "  l2c mapping test files/demo_accounts SAMPLE.json\n"
+            f"  l2c mapping test files/demo_accounts {sample}\n"
             "  l2c singer tap --entities account | head -3\n"
             "Add your own: l2c connection add / l2c job add / l2c sync run (see README.md)",
             title="next",

@@ -226,8 +226,9 @@ def _data_error(error: Any) -> DataError:
     path = ".".join(str(p) for p in error["loc"][1:])
     value = error.get("input")
     shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    message = str(error["msg"]).removeprefix("Value error, ")
     return DataError(
-        f"{path}: {error['msg']} (got {shown})",
+        f"{path}: {message} (got {shown})",
         field=path or None,
         code=error["type"],
         hint="fix the source value or add a transform to the mapping",
