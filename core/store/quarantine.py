@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from core.errors import DataError, NotFoundError
+from core.errors import DataError
 from core.ids import new_id
 from core.model.tables import Quarantine, table_of
 from core.store.bulk import bulk_writer
@@ -114,13 +114,6 @@ def quarantine_records(
         )
     bulk_writer(session).insert(_Q, _COLUMNS, rows)
     return len(rows)
-
-
-def get_entry(session: Session, tenant_id: uuid.UUID, entry_id: uuid.UUID) -> Quarantine:
-    entry = session.get(Quarantine, entry_id)
-    if entry is None or entry.tenant_id != tenant_id:
-        raise NotFoundError(f"no quarantined record {entry_id}")
-    return entry
 
 
 def open_entries(

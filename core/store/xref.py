@@ -111,13 +111,3 @@ def resolve(
         for entity, object_, external_id, entity_id in rows:
             resolved[(entity, object_, external_id)] = entity_id
     return resolved
-
-
-def links_of(session: Session, entity_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Every external id a canonical record is known by (for display and loop checks)."""
-    rows = session.execute(
-        select(_xref.c.connection_id, _xref.c.object, _xref.c.external_id).where(
-            _xref.c.entity_id == entity_id
-        )
-    )
-    return [dict(row._mapping) for row in rows]

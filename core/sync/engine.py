@@ -130,7 +130,6 @@ class SyncSink:
     on_state_committed: Callable[[dict[str, Any]], None] | None = None
     counts: Counts = field(default_factory=Counts)
     unmapped: dict[str, int] = field(default_factory=dict)
-    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     _buffer: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _buffered: int = 0
     _state: dict[str, Any] | None = None
@@ -144,7 +143,7 @@ class SyncSink:
 
     # -- messages ---------------------------------------------------------------------
     def schema(self, stream: str, schema: dict[str, Any], key_properties: Sequence[str]) -> None:
-        self.schemas[stream] = {"schema": schema, "key_properties": list(key_properties)}
+        """Mappings define what a record must hold; a stream's SCHEMA adds nothing to it."""
 
     def record(self, stream: str, record: dict[str, Any]) -> None:
         buffer = self._buffer.get(stream)

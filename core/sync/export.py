@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.model.entities import ENTITIES, EntitySpec, entity
+from core.model.entities import EntitySpec, entity
 from core.model.tables import RecordChange, table_of
 from core.store.tables import CHILD_PARENT_COLUMN, data_columns, table_for
 from core.store.xref import chunks
@@ -143,4 +143,4 @@ def _load(session: Session, spec: EntitySpec, ids: Sequence[uuid.UUID]) -> list[
     return [rows[i] for i in ids if i in rows]
 
 
-__all__ = ["ENTITIES", "export_messages", "singer_schema"]
+__all__ = ["export_messages", "singer_schema"]

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from core.sync.engine import Counts
 
 LEASE = timedelta(seconds=120)
-FINAL_STATUSES = frozenset({"completed", "completed_with_errors", "failed", "abandoned"})
 
 
 def this_worker() -> str:

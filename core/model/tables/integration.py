@@ -30,15 +30,6 @@ from core.model.tables.base import (
     TimestampMixin,
 )
 
-RUN_STATUSES = (
-    "queued",
-    "running",
-    "completed",
-    "completed_with_errors",
-    "failed",
-    "abandoned",
-)
-
 
 class Connection(IdMixin, TenantMixin, TimestampMixin, Base):
     """A configured instance of a connector. Secret settings are kept encrypted apart."""
