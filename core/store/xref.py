@@ -24,20 +24,12 @@ def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield values[start : start + size]
 
 
-ARRAY_CHUNK = 1000
-
-
 def batches(session: Session, values: Sequence[T]) -> Iterator[Sequence[T]]:
-    """How to split a batch for `member_of`.
-
-    PostgreSQL: arrays of 1,000 keys. Past that the planner prefers a (parallel)
-    sequential scan of the whole table to index probes — at a million external refs a
-    20,000-key lookup took 0.25 s that way and 0.14 s in chunks, and the parallel scan
-    took the core the rest of the sync needs. SQLite: one parameter per value, and a
-    limit on their number.
-    """
+    """How to split a batch for `member_of`: PostgreSQL takes it whole (one array
+    parameter), SQLite in chunks (one parameter per value, and a limit on their number)."""
     if session.get_bind().dialect.name == "postgresql":
-        yield from chunks(values, ARRAY_CHUNK)
+        if values:
+            yield values
         return
     yield from chunks(values)
 
