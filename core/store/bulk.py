@@ -102,14 +102,7 @@ class _PostgresWriter:
     def upsert(
         self, table: Table, key: Sequence[str], columns: Sequence[str], rows: Sequence[Row]
     ) -> None:
-        if not rows:
-            return
-        names = [*key, *columns]
-        statement = postgresql.insert(table)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
-        )
-        self._session.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+        _upsert(self._session, postgresql.insert, table, key, columns, rows)
 
     def delete(self, table: Table, column: str, values: Sequence[Any]) -> None:
         if values:
@@ -146,19 +139,31 @@ class _SqliteWriter:
     def upsert(
         self, table: Table, key: Sequence[str], columns: Sequence[str], rows: Sequence[Row]
     ) -> None:
-        if not rows:
-            return
-        names = [*key, *columns]
-        statement = sqlite.insert(table)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
-        )
-        self._session.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+        _upsert(self._session, sqlite.insert, table, key, columns, rows)
 
     def delete(self, table: Table, column: str, values: Sequence[Any]) -> None:
         for start in range(0, len(values), 500):
             chunk = values[start : start + 500]
             self._session.execute(delete(table).where(table.c[column].in_(chunk)))
+
+
+def _upsert(
+    session: Session,
+    insert: Any,
+    table: Table,
+    key: Sequence[str],
+    columns: Sequence[str],
+    rows: Sequence[Row],
+) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE with the dialect's own insert construct."""
+    if not rows:
+        return
+    names = [*key, *columns]
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
+    )
+    session.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
 
 
 @cache

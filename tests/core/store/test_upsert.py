@@ -57,6 +57,26 @@ def upsert(
         )
 
 
+def link_the_account(
+    sessions: sessionmaker[Session], tenant: Tenant, connection: Connection, external_id: str
+) -> None:
+    """Make the only account also known to `connection` under `external_id`."""
+    with sessions.begin() as session:
+        account_id = session.scalars(select(Account.id)).one()
+        session.add(
+            ExternalRef(
+                tenant_id=tenant.id,
+                connection_id=connection.id,
+                entity="account",
+                object="customers",
+                external_id=external_id,
+                entity_id=account_id,
+                content_hash=b"0" * 16,
+                source_ts=None,
+            )
+        )
+
+
 def accounts(sessions: sessionmaker[Session]) -> list[Account]:
     with sessions.begin() as session:
         return list(session.scalars(select(Account).order_by(Account.name)))
@@ -153,20 +173,7 @@ def test_owned_field_is_not_overwritten_by_another_connection(
         [("C1", {"name": "Acme", "credit_limit": "500"}, T0)],
         owns=frozenset({"credit_limit"}),
     )
-    with sessions.begin() as session:
-        account_id = session.scalars(select(Account.id)).one()
-        session.add(
-            ExternalRef(
-                tenant_id=tenant.id,
-                connection_id=second_connection.id,
-                entity="account",
-                object="customers",
-                external_id="X9",
-                entity_id=account_id,
-                content_hash=b"0" * 16,
-                source_ts=None,
-            )
-        )
+    link_the_account(sessions, tenant, second_connection, "X9")
     outcome = upsert(
         sessions,
         tenant,
@@ -189,20 +196,7 @@ def test_per_field_timestamps_keep_the_newest_value_of_each_field(
         connection,
         [("C1", {"name": "Acme", "phone": "1", "city": "上海"}, T0 + timedelta(days=2))],
     )
-    with sessions.begin() as session:
-        account_id = session.scalars(select(Account.id)).one()
-        session.add(
-            ExternalRef(
-                tenant_id=tenant.id,
-                connection_id=second_connection.id,
-                entity="account",
-                object="customers",
-                external_id="X9",
-                entity_id=account_id,
-                content_hash=b"0" * 16,
-                source_ts=None,
-            )
-        )
+    link_the_account(sessions, tenant, second_connection, "X9")
     upsert(sessions, tenant, second_connection, [("X9", {"phone": "2"}, T0 + timedelta(days=1))])
     assert accounts(sessions)[0].phone == "1"
     upsert(sessions, tenant, second_connection, [("X9", {"phone": "3"}, T0 + timedelta(days=3))])
