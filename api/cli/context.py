@@ -6,8 +6,10 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache, wraps
+from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
+import orjson
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
@@ -78,6 +80,16 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise
 
     return wrapper
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """A user's JSON file, or one line saying why it cannot be read."""
+    try:
+        return orjson.loads(path.read_bytes())
+    except OSError as error:
+        fail(f"cannot read the {what} file {path}: {error.strerror}")
+    except orjson.JSONDecodeError as error:
+        fail(f"the {what} file {path} is not JSON: {error}")
 
 
 def parse_assignments(pairs: list[str] | None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import orjson
 import typer
 from rich.syntax import Syntax
 
-from api.cli.context import console, err_console, fail, reports_errors
+from api.cli.context import console, err_console, read_json_file, reports_errors
 
 app = typer.Typer(
     help="Mapping documents (source stream -> canonical entity).", no_args_is_help=True
@@ -49,12 +49,7 @@ def test(
     from mappings.preview import preview
 
     mapping = load_mapping(spec)
-    try:
-        loaded = orjson.loads(sample.read_bytes())
-    except OSError as error:
-        fail(f"cannot read {sample}: {error.strerror}")
-    except orjson.JSONDecodeError as error:
-        fail(f"{sample} is not JSON: {error}")
+    loaded = read_json_file(sample, "sample")
     records = loaded if isinstance(loaded, list) else [loaded]
     failures = 0
     for number, record in enumerate(records, start=1):

@@ -10,7 +10,7 @@ import orjson
 import typer
 from rich.console import Console
 
-from api.cli.context import fail, reports_errors, sessions, settings, transaction
+from api.cli.context import fail, read_json_file, reports_errors, sessions, settings, transaction
 
 app = typer.Typer(
     help="Act as a Singer target (stdin) or a Singer tap (stdout).", no_args_is_help=True
@@ -21,12 +21,7 @@ status = Console(stderr=True, highlight=False)
 def _read_json(path: Path | None, what: str) -> dict[str, Any]:
     if path is None:
         return {}
-    try:
-        value = orjson.loads(path.read_bytes())
-    except OSError as error:
-        fail(f"cannot read the {what} file {path}: {error.strerror}")
-    except orjson.JSONDecodeError as error:
-        fail(f"the {what} file {path} is not JSON: {error}")
+    value = read_json_file(path, what)
     if not isinstance(value, dict):
         fail(f"the {what} file {path} must hold a JSON object")
     return value
