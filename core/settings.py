@@ -28,6 +28,28 @@ class CoreSettings(BaseSettings):
     )
     tenant: str = Field(default="default", description="Tenant slug the CLI acts for.")
     sync_batch_size: int = Field(default=5000, ge=1, le=200_000)
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker, e.g. redis://127.0.0.1:6379/0; defaults to the embedded "
+        "broker, a SQLite file in data_dir.",
+    )
+    url_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Hosts or CIDR ranges that outbound URLs may reach although they are "
+        "private, loopback or link-local (admin only), e.g. ['10.1.0.0/16', 'sap.corp'].",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body the API accepts."
+    )
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+    log_level: str = Field(default="INFO")
+
+    def resolved_broker_url(self) -> str:
+        """The configured broker, or the embedded one: kombu's SQLAlchemy transport over a
+        SQLite file of its own (it must not share the store's file)."""
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file under data_dir."""

@@ -21,24 +21,38 @@ from core.model.tables.records import (
     Payment,
     Product,
 )
+from core.model.tables.service import (
+    ApiKey,
+    IdempotentRequest,
+    InboxEvent,
+    MappingDocument,
+    OutboxMessage,
+    Subscription,
+)
 from core.model.tables.tenancy import Tenant, User
 
 __all__ = [
     "Account",
+    "ApiKey",
     "Base",
     "Connection",
     "Contact",
     "ExternalRef",
+    "IdempotentRequest",
+    "InboxEvent",
     "Invoice",
     "Lead",
+    "MappingDocument",
     "Opportunity",
     "Order",
     "OrderLine",
+    "OutboxMessage",
     "Payment",
     "Product",
     "Quarantine",
     "RecordChange",
     "StreamState",
+    "Subscription",
     "SyncJob",
     "SyncRun",
     "Tenant",

@@ -57,7 +57,10 @@ class SyncJob(IdMixin, TenantMixin, TimestampMixin, Base):
     mappings: Mapped[list[Any]] = mapped_column(JSON, default=list)
     streams: Mapped[list[Any] | None] = mapped_column(JSON)
     schedule: Mapped[str | None] = mapped_column(String(64))
+    """A five-field cron expression (UTC); None means on demand only."""
     enabled: Mapped[bool] = mapped_column(default=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(index=True)
+    """When the beat queues the next scheduled run; recomputed when the schedule changes."""
 
 
 class SyncRun(IdMixin, TenantMixin, Base):
