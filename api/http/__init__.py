@@ -1,0 +1,1 @@
+"""The HTTP surface: FastAPI app, versioned under /v1."""
