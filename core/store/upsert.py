@@ -37,6 +37,7 @@ from core.ids import new_id
 from core.model.entities import EntitySpec
 from core.model.tables import ExternalRef, RecordChange, table_of
 from core.store.bulk import Const, FanOut, Row, StageColumn, bulk_writer, fan_out
+from core.store.outbox import enqueue_since, watermark
 from core.store.tables import CHILD_PARENT_COLUMN, META_COLUMNS, data_columns, table_for
 from core.store.xref import Link, batches, load_links, member_of
 
@@ -224,6 +225,7 @@ def upsert_batch(
         return outcome
     writer = bulk_writer(session)
     writer.lock_tenant(str(ctx.tenant_id))
+    mark = watermark(session, ctx.tenant_id)
     table = table_for(spec)
     latest = _newest_per_external_id(items)
     outcome.unchanged += len(items) - len(latest)
@@ -245,6 +247,8 @@ def upsert_batch(
     _place_fresh(session, ctx, spec, table, object_, fresh, owns, match, batch, outcome)
     _merge_known(session, ctx, spec, table, known, owns, batch, outcome)
     _write(session, ctx, spec, table, object_, batch)
+    if mark is not None:
+        enqueue_since(session, ctx.tenant_id, mark, now=ctx.now)
     outcome.inserted += len(batch.inserts)
     outcome.updated += batch.changed_items
     outcome.unchanged += batch.unchanged_items
