@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
-from core.model.tables.base import Base, IdMixin, TenantMixin, TimestampMixin
+from core.model.tables.base import Base, BulkTenantMixin, IdMixin, TenantMixin, TimestampMixin
 
 
 class ApiKey(IdMixin, TenantMixin, Base):
@@ -122,12 +122,13 @@ class Subscription(IdMixin, TenantMixin, TimestampMixin, Base):
     failing_since: Mapped[datetime | None]
 
 
-class OutboxMessage(TenantMixin, Base):
+class OutboxMessage(BulkTenantMixin, Base):
     """One change to deliver to one subscription, written in the change's transaction.
 
     The payload is built from the change-log row at delivery time, so the outbox row
     stays small. Exhausted retries leave it `dead` (a dead letter) until replayed. The
     `webhook-id` is derived from `id`, so it stays the same across retries and replays.
+    Written per change like the change log, hence no foreign key on the tenant.
     """
 
     __tablename__ = "outbox_message"

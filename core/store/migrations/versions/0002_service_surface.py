@@ -117,7 +117,6 @@ def upgrade() -> None:
     sa.Column('created_at', core.model.tables.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('delivered_at', core.model.tables.base.UtcDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'], name=op.f('fk_outbox_message_subscription_id_subscription'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f('fk_outbox_message_tenant_id_tenant'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_message'))
     )
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
