@@ -81,7 +81,10 @@ _QUIET = {"/healthz", "/metrics", "/v1/webhooks/{connection_id}"}
 def _route_of(scope: Scope) -> str:
     route: Any = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    if not isinstance(path, str):
+        return "unmatched"
+    # routers included under /v1 keep their own relative path on the route object
+    return "/v1" + path if scope["path"].startswith("/v1/") and path[:4] != "/v1/" else path
 
 
 class BodyLimit:

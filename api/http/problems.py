@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 from core.errors import DataError, HubError, TransientError
 
@@ -111,10 +112,11 @@ def _validation(request: Request, exc: Exception) -> Response:
     errors = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err.get("loc", ()))
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         errors.append(
             {
                 "field": field,
-                "message": str(err.get("msg", "invalid")),
+                "message": message,
                 "code": str(err.get("type", "invalid")),
                 "hint": _fix_for(str(err.get("type")), err.get("ctx")),
             }
@@ -144,9 +146,33 @@ def _hub_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _allowed(request: Request) -> str:
+    """Every method the path answers, from the app's own OpenAPI (Starlette's own 405
+    names only the methods of the first route matching the path)."""
+    table = getattr(request.app.state, "allowed_methods", None)
+    if table is None:
+        table = [
+            (compile_path(path)[0], sorted(m.upper() for m in item if m != "parameters"))
+            for path, item in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.allowed_methods = table
+    return ", ".join(
+        next((methods for pattern, methods in table if pattern.match(request.url.path)), [])
+    )
+
+
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request) or headers.get("Allow", "")
+        return problem(
+            request,
+            405,
+            f"{request.method} is not allowed here",
+            hint=f"use {headers['Allow']}",
+            headers=headers,
+        )
     detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
     hint = None
     if exc.status_code == 404 and detail == "Not Found":
@@ -167,6 +193,6 @@ def install(app: FastAPI) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": TITLES[status]}
-    for status in (401, 403, 404, 409, 422)
+    for status in (400, 401, 403, 404, 409, 422)
 }
 """Documented on every /v1 operation."""

@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from starlette.background import BackgroundTask, BackgroundTasks
 
 from api.http.deps import hub, identify
 from api.http.problems import problem
@@ -26,7 +27,7 @@ from core.model.tables import IdempotentRequest
 from core.security.apikeys import Principal
 
 KEEP = timedelta(hours=72)
-STALE = timedelta(minutes=10)
+STALE = timedelta(minutes=2)
 """A first request this old that never finished is taken over by its repeat."""
 HEADER = "idempotency-key"
 NOT_STORED = frozenset({401, 403, 409, 413, 422, 429})
@@ -66,7 +67,14 @@ class HubRoute(APIRoute):
             except BaseException:
                 await run_in_threadpool(_forget, request, principal, key)
                 raise
-            await run_in_threadpool(_remember, request, principal, key, response)
+            # Stored once the response is on its way: the request's own transaction has
+            # committed by then (a failed commit leaves the key to the STALE takeover).
+            remember = BackgroundTask(_remember, request, principal, key, response)
+            if response.background is None:
+                response.background = remember
+            else:
+                tasks = BackgroundTasks([response.background, remember])
+                response.background = tasks
             return response
 
         return idempotent

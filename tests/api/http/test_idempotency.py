@@ -13,11 +13,18 @@ from api.http.routing import HubRoute
 from tests.api.http.support import make_caller
 
 
-def _counting_app(app: FastAPI, calls: list[int], gate: threading.Event | None = None) -> None:
+def _counting_app(
+    app: FastAPI,
+    calls: list[int],
+    gate: threading.Event | None = None,
+    entered: threading.Event | None = None,
+) -> None:
     router = APIRouter(prefix="/v1/test", route_class=HubRoute)
 
     @router.post("/things", status_code=201)
     def make_thing(body: dict[str, Any], session: WriteSession) -> dict[str, Any]:
+        if entered is not None:
+            entered.set()
         if gate is not None:
             gate.wait(5)
         calls.append(1)
@@ -60,8 +67,8 @@ def test_keys_are_per_tenant(app: FastAPI, sessions: sessionmaker[Session]) -> N
 
 def test_concurrent_repeat_is_a_conflict(app: FastAPI, sessions: sessionmaker[Session]) -> None:
     calls: list[int] = []
-    gate = threading.Event()
-    _counting_app(app, calls, gate)
+    gate, entered = threading.Event(), threading.Event()
+    _counting_app(app, calls, gate, entered)
     caller = make_caller(app, sessions, "alice")
     results: list[int] = []
     with caller.client as client:
@@ -73,10 +80,8 @@ def test_concurrent_repeat_is_a_conflict(app: FastAPI, sessions: sessionmaker[Se
             )
         )
         worker.start()
-        for _ in range(100):  # wait until the first request holds the key
-            second = client.post("/v1/test/things", json={}, headers={"Idempotency-Key": "k"})
-            if second.status_code == 409:
-                break
+        assert entered.wait(5)  # the first request holds the key and is running
+        second = client.post("/v1/test/things", json={}, headers={"Idempotency-Key": "k"})
         gate.set()
         worker.join()
     assert second.status_code == 409 and "in progress" in second.json()["detail"]
