@@ -151,9 +151,10 @@ def _allowed(request: Request) -> str:
     names only the methods of the first route matching the path)."""
     table = getattr(request.app.state, "allowed_methods", None)
     if table is None:
-        table = [
+        paths = request.app.openapi()["paths"].items()
+        table = [  # literal paths first: /replay is not /{id}
             (compile_path(path)[0], sorted(m.upper() for m in item if m != "parameters"))
-            for path, item in request.app.openapi()["paths"].items()
+            for path, item in sorted(paths, key=lambda p: p[0].count("{"))
         ]
         request.app.state.allowed_methods = table
     return ", ".join(

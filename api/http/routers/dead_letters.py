@@ -104,12 +104,14 @@ def list_all(
     return Page[Any](items=[_out(d) for d in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{message_id}", response_model=DeadLetterOut, summary="Inspect a dead letter")
+@router.get("/{message_id:int}", response_model=DeadLetterOut, summary="Inspect a dead letter")
 def get(message_id: MessageId, session: ReadSession) -> DeadLetterOut:
     return _out(get_dead_letter(session, tenant_of(session), message_id))
 
 
-@router.post("/{message_id}/replay", response_model=ReplayOut, summary="Send one dead letter again")
+@router.post(
+    "/{message_id:int}/replay", response_model=ReplayOut, summary="Send one dead letter again"
+)
 def replay_one(message_id: MessageId, session: AdminSession) -> ReplayOut:
     """Delivery starts over from the first attempt, under the same `webhook-id`, so the
     receiver can still deduplicate."""

@@ -244,7 +244,7 @@ def _add_routes(resource: Resource) -> None:
         },
     )
     router.add_api_route(
-        f"/{path}/{{id}}",
+        f"/{path}/{{id:uuid}}",
         get,
         methods=["GET"],
         response_model=Record,
@@ -270,7 +270,7 @@ def _add_routes(resource: Resource) -> None:
         responses={201: {"headers": _LOCATION}, **_BAD_JSON},
     )
     router.add_api_route(
-        f"/{path}/{{id}}",
+        f"/{path}/{{id:uuid}}",
         patch,
         methods=["PATCH"],
         response_model=Record,

@@ -167,13 +167,13 @@ def create(
     return _out(sub, secret)
 
 
-@router.get("/{subscription_id}", response_model=SubscriptionOut, summary="Get a subscription")
+@router.get("/{subscription_id:uuid}", response_model=SubscriptionOut, summary="Get a subscription")
 def get(subscription_id: uuid.UUID, session: ReadSession) -> SubscriptionOut:
     return SubscriptionOut(**shown(get_subscription(session, tenant_of(session), subscription_id)))
 
 
 @router.patch(
-    "/{subscription_id}",
+    "/{subscription_id:uuid}",
     response_model=SubscriptionWithSecret,
     summary="Change, enable/disable or rotate the secret of a subscription",
 )
@@ -197,7 +197,7 @@ def patch(
 
 
 @router.delete(
-    "/{subscription_id}",
+    "/{subscription_id:uuid}",
     status_code=204,
     response_class=Response,
     summary="Delete a subscription and its undelivered messages",
