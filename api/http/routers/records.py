@@ -29,14 +29,13 @@ from api.http.pagination import Page
 from api.http.problems import PROBLEM_JSON, Problem
 from api.http.routers.record_resources import RESOURCES, Resource
 from api.http.routers.record_shapes import NO_NUL, IsoDatetime, shapes
-from api.http.routing import HubRoute
 from core.errors import DataError, NotFoundError
 from core.model.entities import EntitySpec
 from core.store.direct import create_record, patch_record
 from core.store.external import ByExternalId, external_field, upsert_external
 from core.store.records import list_records, read_record
 
-router = APIRouter(route_class=HubRoute)
+router = APIRouter()
 _LOCATION = {"Location": {"description": "The URL of the record.", "schema": {"type": "string"}}}
 _BAD_JSON: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Body is not JSON"}

@@ -164,6 +164,7 @@ def create(
         allowlist=hub(request).settings.url_allowlist,
     )
     response.headers["Location"] = f"/v1/subscriptions/{sub.id}"
+    response.headers["Cache-Control"] = "no-store"  # it shows the secret
     return _out(sub, secret)
 
 
@@ -178,7 +179,11 @@ def get(subscription_id: uuid.UUID, session: ReadSession) -> SubscriptionOut:
     summary="Change, enable/disable or rotate the secret of a subscription",
 )
 def patch(
-    subscription_id: uuid.UUID, body: SubscriptionPatch, session: AdminSession, request: Request
+    subscription_id: uuid.UUID,
+    body: SubscriptionPatch,
+    session: AdminSession,
+    request: Request,
+    response: Response,
 ) -> SubscriptionWithSecret:
     given = body.model_fields_set
     sub, secret = update_subscription(
@@ -193,6 +198,8 @@ def patch(
         rotate_secret=body.rotate_secret,
         allowlist=hub(request).settings.url_allowlist,
     )
+    if secret is not None:
+        response.headers["Cache-Control"] = "no-store"
     return _out(sub, secret)
 
 

@@ -9,7 +9,6 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.http.deps import WriteSession
-from api.http.routing import HubRoute
 from tests.api.http.support import make_caller
 
 
@@ -19,7 +18,7 @@ def _counting_app(
     gate: threading.Event | None = None,
     entered: threading.Event | None = None,
 ) -> None:
-    router = APIRouter(prefix="/v1/test", route_class=HubRoute)
+    router = APIRouter(prefix="/v1/test")
 
     @router.post("/things", status_code=201)
     def make_thing(body: dict[str, Any], session: WriteSession) -> dict[str, Any]:

@@ -102,3 +102,21 @@ def test_dead_letters_inspect_and_replay(
         message = session.scalar(select(OutboxMessage).where(OutboxMessage.id == letter))
         assert message is not None and message.status == "pending" and message.attempts == 0
     assert alice.client.get(f"/v1/dead-letters/{letter}").status_code == 404
+
+
+def test_a_repeated_create_returns_the_same_secret_kept_encrypted(
+    alice: Caller, sessions: sessionmaker[Session]
+) -> None:
+    from core.model.tables import IdempotentRequest
+
+    headers = {"Idempotency-Key": "create-crm"}
+    first = alice.client.post("/v1/subscriptions", json=BODY, headers=headers)
+    again = alice.client.post("/v1/subscriptions", json=BODY, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["secret"] == first.json()["secret"]
+    assert again.headers["cache-control"] == "no-store"
+    with sessions() as session:
+        stored = session.scalars(select(IdempotentRequest)).one()
+    assert stored.body is not None and first.json()["secret"].encode() not in stored.body
+    assert len(alice.client.get("/v1/subscriptions").json()["items"]) == 1
