@@ -19,6 +19,7 @@ from core.model.types import (
     CurrencyCode,
     Email,
     Latitude,
+    LineNumber,
     Longitude,
     Money,
     Name,
@@ -188,7 +189,7 @@ class Product(ProductCreate, _Stored):
 class OrderLineCreate(_Schema):
     """One line of an order; lines are replaced as a whole when their order changes."""
 
-    line_no: int
+    line_no: LineNumber
     product_id: UUID | None = None
     sku: Text64 | None = None
     description: Text255 | None = None

@@ -22,6 +22,8 @@ Text255 = Annotated[str, StringConstraints(max_length=255)]
 Text2000 = Annotated[str, StringConstraints(max_length=2000)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+LineNumber = Annotated[int, Field(ge=0, le=2_147_483_647)]
+"""Fits the INTEGER column on every database."""
 
 # Constraints below run inside pydantic-core (no Python callback): they are on the hot path.
 # pydantic-core matches the pattern before changing case, hence [A-Za-z].
