@@ -51,6 +51,30 @@ def require_postgres() -> None:
     pytest.skip(reason)
 
 
+REDIS_URL = os.environ.get("L2C_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+"""A Redis database of the tests' own (flushed by the tests that use it)."""
+
+
+def redis_unavailable() -> str | None:
+    import redis
+
+    try:
+        with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3) as client:
+            client.ping()
+    except redis.RedisError as error:
+        return f"Redis not reachable at {REDIS_URL}: {str(error).strip()}"
+    return None
+
+
+def require_redis() -> None:
+    reason = redis_unavailable()
+    if reason is None:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"L2C_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
 @contextmanager
 def scratch_postgres_database() -> Iterator[str]:
     """A new, empty PostgreSQL database, dropped afterwards."""
