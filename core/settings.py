@@ -38,6 +38,17 @@ class CoreSettings(BaseSettings):
         description="Hosts or CIDR ranges that outbound URLs may reach although they are "
         "private, loopback or link-local (admin only), e.g. ['10.1.0.0/16', 'sap.corp'].",
     )
+    files_root: str | None = Field(
+        default=None,
+        description="Folder under which connections configured through the API may read "
+        "files; `{tenant}` stands for the tenant's slug (default <data_dir>/files/{tenant}).",
+    )
+    singer_executables: list[str] = Field(
+        default_factory=list,
+        description="Singer taps that connections configured through the API may run "
+        "(exact commands or absolute paths); none by default, as a tap is a program run "
+        "on this server.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body the API accepts."
     )
@@ -50,6 +61,10 @@ class CoreSettings(BaseSettings):
         if self.broker_url:
             return self.broker_url
         return f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    def tenant_files_root(self, tenant_slug: str) -> Path:
+        pattern = self.files_root or str(self.data_dir / "files" / "{tenant}")
+        return Path(pattern.replace("{tenant}", tenant_slug)).expanduser().resolve()
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file under data_dir."""

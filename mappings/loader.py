@@ -106,7 +106,16 @@ def display_path(path: FilePath) -> str:
 
 
 def _parse(text: str, file: str) -> tuple[Any, Node]:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses control characters right here
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        message = f"invalid YAML: character #x{exc.character:04x} is not allowed"
+        hint = "remove control characters from the document"
+        raise MappingSpecError(
+            [Problem((), message, hint, file=file, line=line, column=column)], source=file
+        ) from None
     try:
         root = loader.get_single_node()
         if root is None:

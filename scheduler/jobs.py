@@ -1,26 +1,31 @@
 """Sync jobs: define them, run them, replay their quarantine.
 
-`run_job` is what `l2c sync run`, the API and (later) the Celery task all call: it
-starts a run, drives the connection's source into the sync engine and finishes the run,
-whatever happens in between.
+`run_job` is what `l2c sync run` calls and `run_queued` what the worker's `run_sync`
+task calls: both start a run, drive the connection's source into the sync engine and
+finish the run, whatever happens in between. While a run executes, a heartbeat thread
+keeps its lease fresh, so a slow source is not mistaken for a dead worker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import tempfile
+import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from billiard.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.sdk.registry import get_connector
-from core.errors import ConfigError, HubError, NotFoundError
+from core.errors import ConfigError, HubError, NotFoundError, TransientError
 from core.model.entities import entity
 from core.model.tables import Connection, SyncJob, SyncRun, Tenant
 from core.store.quarantine import open_entries
@@ -28,14 +33,18 @@ from core.store.state import load_state
 from core.sync.engine import Counts, RunTarget, SyncSink
 from core.sync.ports import Mapper
 from core.sync.replay import replay_entries
-from core.sync.runs import add_counts, finish_run, start_run
+from core.sync.runs import LEASE, RunNotQueuedError, add_counts, finish_run, heartbeat, start_run
 from core.sync.singer_io import run_tap_process
-from mappings.catalog import load_mapping
+from scheduler.beat import set_schedule
 from scheduler.connections import resolved_config
 from scheduler.errors import translate
+from scheduler.job_admin import job_streams, name_taken
+from scheduler.mapping_docs import compile_refs, stored_sources
 from scheduler.taps import run_inprocess_tap
 
 REPLAYED_AT_END = "unresolved_reference"
+HEARTBEAT_EVERY = LEASE.total_seconds() / 4
+log = logging.getLogger(__name__)
 
 
 def add_job(
@@ -46,26 +55,35 @@ def add_job(
     connection: Connection,
     mappings: Sequence[str],
     schedule: str | None = None,
+    streams: Sequence[str] | None = None,
+    enabled: bool = True,
+    files: bool = True,
 ) -> SyncJob:
-    """Define a job; its mappings are compiled now so mistakes show up immediately."""
-    if not mappings:
-        raise ConfigError("a job needs at least one mapping", hint="pass --mapping NAME")
-    compiled = [load_mapping(ref) for ref in mappings]
-    get_connector(connection.connector)  # must exist; its streams are checked at run time
+    """Define a job; its mappings are compiled now so mistakes show up immediately.
+
+    Mappings are the tenant's stored ones or built-ins (or, with `files`, mapping files
+    on this machine: the CLI's case, never the API's). `streams` narrows the job to some
+    of its mappings' streams; by default it syncs all of them.
+    """
     if session.scalar(
         select(SyncJob.id).where(SyncJob.tenant_id == tenant.id, SyncJob.name == name)
     ):
-        raise ConfigError(f"a job named {name!r} already exists", hint="pick another name")
+        raise name_taken(name)
+    get_connector(connection.connector)  # must exist; its streams are checked at run time
     job = SyncJob(
         tenant_id=tenant.id,
         name=name,
         connection_id=connection.id,
         mappings=list(mappings),
-        streams=sorted({m.stream for m in compiled}),
-        schedule=schedule,
+        streams=job_streams(session, tenant.id, mappings, streams, files=files),
+        enabled=enabled,
     )
     session.add(job)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent request took the name since the check
+        raise name_taken(name) from None
+    set_schedule(session, job, schedule)
     return job
 
 
@@ -78,11 +96,18 @@ def get_job(session: Session, tenant: Tenant, name: str) -> SyncJob:
     return job
 
 
-def mappers_by_stream(refs: Sequence[str]) -> dict[str, list[Mapper]]:
-    """Compile mappings and order each stream's mappings so referenced entities come first."""
+def mappers_by_stream(
+    refs: Sequence[str],
+    stored: Mapping[str, str] | None = None,
+    streams: Sequence[str] | None = None,
+) -> dict[str, list[Mapper]]:
+    """Compile mappings (`stored`: the tenant's documents among them, name -> YAML) and
+    order each stream's mappings so referenced entities come first; `streams` keeps
+    only those streams."""
     by_stream: dict[str, list[Mapper]] = {}
-    for ref in refs:
-        mapper = load_mapping(ref)
+    for mapper in compile_refs(refs, stored or {}):
+        if streams and mapper.stream not in streams:
+            continue
         by_stream.setdefault(mapper.stream, []).append(mapper)
     for mappers in by_stream.values():
         mappers.sort(key=lambda m: _depth(m.entity))
@@ -122,6 +147,7 @@ class RunReport:
 
 
 Driver = Callable[[SyncSink], None]
+Begin = Callable[[Session], tuple[SyncJob, SyncRun]]
 
 
 def execute_run(
@@ -131,6 +157,7 @@ def execute_run(
     drive: Callable[[Connection, dict[str, Any] | None], Driver],
     *,
     trigger: str = "manual",
+    run_id: uuid.UUID | None = None,
     batch_size: int = 5000,
     on_flush: Callable[[Counts], None] | None = None,
     on_state_committed: Callable[[dict[str, Any]], None] | None = None,
@@ -139,17 +166,41 @@ def execute_run(
 
     `drive(connection, state)` returns the function that feeds Singer messages; errors of
     the user's kind end the run as failed and come back in the report, bugs are re-raised
-    after the run is marked failed.
+    after the run is marked failed. `run_id` names a queued run to claim instead of
+    starting a new one.
     """
     from core.store.tenants import get_tenant
 
+    def begin(session: Session) -> tuple[SyncJob, SyncRun]:
+        job = get_job(session, get_tenant(session, tenant_slug), job_name)
+        return job, start_run(session, job, trigger, run_id=run_id)
+
+    return _execute(
+        sessions,
+        begin,
+        drive,
+        batch_size=batch_size,
+        on_flush=on_flush,
+        on_state_committed=on_state_committed,
+    )
+
+
+def _execute(
+    sessions: sessionmaker[Session],
+    begin: Begin,
+    drive: Callable[[Connection, dict[str, Any] | None], Driver],
+    *,
+    batch_size: int,
+    on_flush: Callable[[Counts], None] | None,
+    on_state_committed: Callable[[dict[str, Any]], None] | None = None,
+) -> RunReport:
     with sessions.begin() as session:
-        tenant = get_tenant(session, tenant_slug)
-        job = get_job(session, tenant, job_name)
+        job, run = begin(session)
         connection = session.get_one(Connection, job.connection_id)
-        run = start_run(session, job, trigger)
-        target = RunTarget(tenant.id, connection.id, job.id, run.id)
+        target = RunTarget(job.tenant_id, connection.id, job.id, run.id)
         mapping_refs = list(job.mappings)
+        stored = stored_sources(session, job.tenant_id, mapping_refs)
+        streams = list(job.streams or [])
         state = load_state(session, job.id)
         session.expunge(connection)
 
@@ -163,13 +214,20 @@ def execute_run(
         on_state_committed=on_state_committed,
     )
     try:
-        sink.mappers = mappers_by_stream(mapping_refs)
-        with batch_friendly_gc():
-            drive(connection, state)(sink)
-            sink.close()
-        _replay_unresolved(sessions, target, sink)
+        with _heartbeats(sessions, target.run_id):
+            sink.mappers = mappers_by_stream(mapping_refs, stored, streams)
+            with batch_friendly_gc():
+                drive(connection, state)(sink)
+                sink.close()
+            _replay_unresolved(sessions, target, sink)
     except BaseException as raw:  # every failure ends the run with its reason, then surfaces
         error = translate(raw) if isinstance(raw, Exception) else raw
+        if isinstance(raw, SoftTimeLimitExceeded):
+            error = TransientError(
+                "the run reached its time limit (L2C_RUN_TIME_LIMIT)",
+                hint="the next run resumes from its last committed state; raise "
+                "L2C_RUN_TIME_LIMIT (and L2C_VISIBILITY_TIMEOUT) for a long first sync",
+            )
         with contextlib.suppress(Exception):
             sink.close()  # what was read before the failure is valid: commit it with its state
     with sessions.begin() as session:
@@ -179,6 +237,32 @@ def execute_run(
     if error is not None and not isinstance(error, HubError):
         raise error
     return RunReport(target.run_id, status, sink.counts, dict(sink.unmapped), message)
+
+
+@contextlib.contextmanager
+def _heartbeats(
+    sessions: sessionmaker[Session], run_id: uuid.UUID, every: float = HEARTBEAT_EVERY
+) -> Iterator[None]:
+    """Refresh the run's heartbeat from a thread while the body runs: batches also do,
+    but a source may think for longer than the lease between two batches."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                with sessions.begin() as session:
+                    if not heartbeat(session, run_id):
+                        return
+            except Exception:  # a missed beat is retried; the lease allows several
+                log.warning("heartbeat of run %s failed", run_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def run_job(
@@ -191,20 +275,42 @@ def run_job(
     on_flush: Callable[[Counts], None] | None = None,
 ) -> RunReport:
     """Run a job from its connection's source to the end, resuming from its state."""
-
-    def drive(connection: Connection, state: dict[str, Any] | None) -> Driver:
-        config = resolved_config(connection)
-        return lambda sink: _drive(connection.connector, config, state, sink)
-
     return execute_run(
         sessions,
         tenant_slug,
         job_name,
-        drive,
+        _source_driver,
         trigger=trigger,
         batch_size=batch_size,
         on_flush=on_flush,
     )
+
+
+def run_queued(
+    sessions: sessionmaker[Session],
+    run_id: uuid.UUID,
+    *,
+    batch_size: int = 5000,
+    on_flush: Callable[[Counts], None] | None = None,
+) -> RunReport:
+    """Claim a queued run and execute it from its connection's source (the worker's
+    entry). RunNotQueuedError when it is gone or taken: a redelivery has nothing to do."""
+
+    def begin(session: Session) -> tuple[SyncJob, SyncRun]:
+        queued = session.get(SyncRun, run_id)
+        if queued is None:
+            raise RunNotQueuedError(
+                f"run {run_id} does not exist", hint="its job was deleted; nothing to do"
+            )
+        job = session.get_one(SyncJob, queued.job_id)
+        return job, start_run(session, job, queued.trigger, run_id=run_id)
+
+    return _execute(sessions, begin, _source_driver, batch_size=batch_size, on_flush=on_flush)
+
+
+def _source_driver(connection: Connection, state: dict[str, Any] | None) -> Driver:
+    config = resolved_config(connection)
+    return lambda sink: _drive(connection.connector, config, state, sink)
 
 
 def _replay_unresolved(sessions: sessionmaker[Session], target: RunTarget, sink: SyncSink) -> None:
@@ -260,7 +366,7 @@ def ensure_stdin_job(
     session: Session, tenant: Tenant, connection_name: str, mappings: Sequence[str]
 ) -> SyncJob:
     """The connection and job that hold xrefs, state and runs of a Singer target feed."""
-    compiled = [load_mapping(ref) for ref in mappings]
+    compiled = compile_refs(mappings, stored_sources(session, tenant.id, mappings))
     connection = session.scalar(
         select(Connection).where(
             Connection.tenant_id == tenant.id, Connection.name == connection_name

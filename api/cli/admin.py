@@ -46,13 +46,12 @@ def secret_key() -> None:
 @reports_errors
 def connectors() -> None:
     """List the installed connectors and what they can do."""
-    from connectors.sdk.registry import load_connectors
+    from scheduler.connector_catalog import catalog
 
     table = Table("name", "title", "capabilities", "status")
-    for name, connector in sorted(load_connectors().items()):
-        error = getattr(connector, "error", None)
-        if error is not None:
-            table.add_row(name, "", "", f"[red]broken: {error}[/]")
+    for info in catalog():
+        if info.error is not None:
+            table.add_row(info.name, "", "", f"[red]broken: {info.error}[/]")
         else:
-            table.add_row(name, connector.title, ", ".join(sorted(connector.capabilities)), "ok")
+            table.add_row(info.name, info.title, ", ".join(info.capabilities), "ok")
     console.print(table)

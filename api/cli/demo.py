@@ -7,6 +7,7 @@ built-in mappings turn them into canonical records; defects land in quarantine.
 
 from __future__ import annotations
 
+import os
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,9 @@ from sqlalchemy import func, select
 
 from api.cli.context import console, engine, reports_errors, settings, transaction
 from api.cli.sync import print_report
+from core.clock import utcnow
+from core.security.secrets import generate_key
+from core.settings import CoreSettings, get_settings
 
 CONNECTION = "demo-erp"
 JOB = "demo-erp"
@@ -45,14 +49,20 @@ def _bundled() -> Path:
 @reports_errors
 def demo(
     keep: Annotated[bool, typer.Option("--keep", help="Keep an existing demo database.")] = False,
+    serve_api: Annotated[
+        bool,
+        typer.Option("--serve/--no-serve", help="End by serving the API on 127.0.0.1:8000."),
+    ] = True,
+    port: Annotated[int, typer.Option(help="TCP port of the API.")] = 8000,
 ) -> None:
-    """Run L2C Hub on its embedded default (SQLite) with demo data, and show what happened."""
+    """Run L2C Hub on its embedded default (SQLite) with demo data, show what happened,
+    then serve the API, a worker and the beat with an admin key for the demo tenant."""
     from core.store.migrate import upgrade
     from core.store.tenants import ensure_tenant
     from scheduler.connections import add_connection
     from scheduler.jobs import add_job
 
-    config = settings()
+    config = _with_secret_key(settings())
     folder = config.data_dir.resolve() / "demo-files"
     embedded = config.database_url is None
     if embedded and not keep:
@@ -101,6 +111,54 @@ def demo(
     shutil.copy2(_bundled() / "day2" / "customers_day2.csv", folder / "customers_day2.csv")
     print_report(_run())
     _summary(sample)
+    key = _admin_key()
+    console.print(
+        Panel.fit(
+            f"API key of the demo tenant (admin; shown once):\n  {key}\n\n"
+            f"  export L2C_KEY={key}\n"
+            f'  curl -H "Authorization: Bearer $L2C_KEY" '
+            f"http://127.0.0.1:{port}/v1/accounts?limit=3\n"
+            f"  API reference: http://127.0.0.1:{port}/docs",
+            title="the API",
+            border_style="green",
+        )
+    )
+    if serve_api:
+        from api.cli.service import serve
+
+        _step(
+            f"4. Serving the API on http://127.0.0.1:{port}, a worker and the beat (Ctrl-C stops)"
+        )
+        serve(host="127.0.0.1", port=port, workers_in_process=True, concurrency=None)
+
+
+def _with_secret_key(config: CoreSettings) -> CoreSettings:
+    """The demo needs a secret key for connection and webhook secrets: without
+    L2C_SECRET_KEY it keeps one of its own in the data folder (readable by you only)."""
+    if config.secret_key is not None:
+        return config
+    path = config.data_dir.resolve() / "demo-secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(generate_key(), encoding="ascii")
+    os.environ["L2C_SECRET_KEY"] = path.read_text(encoding="ascii").strip()
+    get_settings.cache_clear()
+    return settings()
+
+
+def _admin_key() -> str:
+    """A fresh admin key named `demo` (earlier demo keys are revoked)."""
+    from core.security.apikeys import create_key, list_keys
+    from core.store.tenants import get_tenant
+
+    with transaction() as session:
+        tenant = get_tenant(session, settings().tenant)
+        for old in list_keys(session, tenant.id):
+            if old.name == "demo" and old.revoked_at is None:
+                old.revoked_at = utcnow()
+        _, text = create_key(session, tenant.id, name="demo", scopes=["admin"])
+    return text
 
 
 _SAMPLE = """{

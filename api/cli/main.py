@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import admin, demo, mapping, quarantine, singer, sync
+from api.cli import admin, apikeys, demo, mapping, quarantine, service, singer, sync
 
 app = typer.Typer(
     name="l2c",
@@ -21,6 +21,8 @@ app.add_typer(sync.sync_app, name="sync")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(mapping.app, name="mapping")
 app.add_typer(singer.app, name="singer")
+app.add_typer(apikeys.app, name="apikey")
+service.register(app)
 
 if __name__ == "__main__":
     app()

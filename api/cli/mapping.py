@@ -43,29 +43,20 @@ def test(
     sample: Annotated[Path, typer.Argument(help="JSON file: one source record or a list of them.")],
 ) -> None:
     """Show what sample records become: the canonical record, or the precise error."""
-    from core.errors import DataError
-    from core.sync.pipeline import check_values
     from mappings.catalog import load_mapping
-    from mappings.preview import preview
+    from scheduler.mapping_docs import preview_records
 
     mapping = load_mapping(spec)
     loaded = read_json_file(sample, "sample")
     records = loaded if isinstance(loaded, list) else [loaded]
     failures = 0
-    for number, record in enumerate(records, start=1):
+    for number, result in enumerate(preview_records(mapping, records), start=1):
         label = f"record {number}" if len(records) > 1 else "record"
-        try:
-            shown = preview(mapping, record)
-            mapped = mapping.map(record)
-            problems = check_values(mapping.entity, mapped.values) if mapped else []
-        except DataError as error:
-            problems = [error]
-            shown = None
-        if shown is not None:
-            body = orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode()
+        if result.shown is not None:
+            body = orjson.dumps(result.shown, option=orjson.OPT_INDENT_2).decode()
             console.print(f"[bold]{label}[/] -> {mapping.entity}")
             console.print(Syntax(body, "json", word_wrap=True))
-        for problem in problems:
+        for problem in result.problems:
             failures += 1
             where = f" [bold]{problem.field}[/]" if problem.field else ""
             err_console.print(f"[red]{label}{where}:[/] {problem.message}")

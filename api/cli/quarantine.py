@@ -99,7 +99,7 @@ def edit(
     ] = None,
 ) -> None:
     """Correct a quarantined payload before replaying it."""
-    from core.store.quarantine import payload_hash
+    from scheduler.quarantine import edit_payload
 
     with transaction() as session:
         entry = _find(session, ident)
@@ -108,8 +108,7 @@ def edit(
             payload = orjson.loads(file.read_bytes())
         for key, value in parse_assignments(set_).items():
             payload[key] = value
-        entry.payload = payload
-        entry.payload_hash = payload_hash([entry.mapping, payload])
+        edit_payload(entry, payload)
     console.print(f"payload of {ident} updated; replay it with `l2c quarantine replay {ident}`")
 
 
@@ -120,8 +119,8 @@ def replay(
     job: Annotated[str | None, typer.Option(help="Replay every open record of this job.")] = None,
 ) -> None:
     """Run records through their (possibly fixed) mapping again and store them."""
-    from core.sync.replay import replay_entries
-    from scheduler.jobs import get_job, mappers_by_stream
+    from scheduler.jobs import get_job
+    from scheduler.quarantine import replay as replay_records
 
     if not idents and not job:
         fail("name records to replay, or --job JOB for all of a job's records")
@@ -134,20 +133,10 @@ def replay(
             entries = open_entries(session, tenant.id, job_id=get_job(session, tenant, job).id)
         else:
             entries = [_find(session, ident) for ident in idents or []]
-        entries = [e for e in entries if e.status == "open"]
-        by_job: dict[uuid.UUID | None, list[Quarantine]] = {}
-        for entry in entries:
-            by_job.setdefault(entry.job_id, []).append(entry)
-        replayed = still_bad = 0
-        for job_id, group in by_job.items():
-            refs = session.get_one(SyncJob, job_id).mappings if job_id else []
-            result = replay_entries(
-                session, run_id=None, mappers=mappers_by_stream(refs), entries=group
-            )
-            replayed += len(result.replayed)
-            still_bad += len(result.still_bad)
-            for entry_id, message in result.still_bad:
-                console.print(f"  [red]{entry_id.hex[:8]}[/] {message}")
+        result = replay_records(session, entries)
+        replayed, still_bad = len(result.replayed), len(result.still_bad)
+        for entry_id, message in result.still_bad:
+            console.print(f"  [red]{entry_id.hex[:8]}[/] {message}")
     console.print(f"replayed {replayed}, still failing {still_bad}")
     if still_bad:
         raise typer.Exit(65)
@@ -157,9 +146,9 @@ def replay(
 @reports_errors
 def discard(idents: list[str]) -> None:
     """Give up on records (kept for the record, no longer open)."""
-    from core.store.quarantine import mark_resolved
+    from scheduler.quarantine import discard as discard_records
 
     with transaction() as session:
-        ids = [_find(session, ident).id for ident in idents]
-        mark_resolved(session, ids, "discarded")
-    console.print(f"discarded {len(ids)}")
+        entries = [_find(session, ident) for ident in idents]
+        discard_records(session, entries)
+    console.print(f"discarded {len(entries)}")

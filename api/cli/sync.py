@@ -95,21 +95,17 @@ def connection_list() -> None:
 @reports_errors
 def connection_check(name: str) -> None:
     """Test a connection (reachability, credentials, what it can read)."""
-    from connectors.sdk.registry import get_connector
-    from scheduler.connections import get_connection, resolved_config
-    from scheduler.errors import translate
+    from scheduler.connections import get_connection, run_check
 
     with transaction() as session:
         connection = get_connection(session, _tenant(session), name)
-        connector = get_connector(connection.connector)
-        try:
-            result = connector.check(resolved_config(connection))
-        except Exception as error:
-            raise translate(error) from None
-        connection.status = "ok" if result.ok else "needs_attention"
+        tenant_id, connection_id = connection.tenant_id, connection.id
+    result = run_check(sessions(), tenant_id, connection_id)
     console.print(("[green]ok[/] " if result.ok else "[red]failed[/] ") + result.message)
     for line in result.details:
         console.print(f"  {line}")
+    if result.hint:
+        console.print(f"  [dim]hint:[/] {result.hint}")
     if not result.ok:
         raise typer.Exit(2)
 
@@ -272,9 +268,9 @@ def sync_reset(
 ) -> None:
     """Forget a job's bookmarks so the next run reads everything again (unchanged records
     still cost no write)."""
-    from core.store.state import reset_state
+    from scheduler.job_admin import reset_job_state
     from scheduler.jobs import get_job
 
     with transaction() as session:
-        removed = reset_state(session, get_job(session, _tenant(session), job).id, stream)
+        removed = reset_job_state(session, get_job(session, _tenant(session), job), stream)
     console.print(f"removed {removed} bookmark(s)")

@@ -151,3 +151,10 @@ def record_failure(session: Session, entry: Quarantine, error: DataError) -> Non
     entry.field = error.field
     entry.message = describe(error)
     entry.attempts += 1
+
+
+def set_payload(entry: Quarantine, payload: dict[str, Any]) -> None:
+    """Replace a record's raw payload with a corrected one, to replay it; the new hash
+    lets the corrected record be recognised like any other."""
+    entry.payload = payload
+    entry.payload_hash = payload_hash([entry.mapping, payload])

@@ -204,7 +204,12 @@ def create_connection(
     tenant = tenant_row(session, tenant_of(session))
     with naming_fields():
         connection = add_connection(
-            session, tenant, name=body.name, connector=body.connector, config=body.config
+            session,
+            tenant,
+            name=body.name,
+            connector=body.connector,
+            config=body.config,
+            remote=True,
         )
     created(response, f"/v1/connections/{connection.id}")
     return _out(connection)
@@ -221,7 +226,13 @@ def list_connections(
     limit: Limit = 50,
     cursor: Cursor = None,
     connector: Annotated[
-        str | None, Query(max_length=64, examples=["files"], description="Only these.")
+        str | None,
+        Query(
+            max_length=64,
+            pattern=r"^[a-z][a-z0-9_]*$",
+            examples=["files"],
+            description="Only these.",
+        ),
     ] = None,
 ) -> Page[ConnectionOut]:
     """The tenant's connections, oldest first."""
@@ -242,8 +253,11 @@ def patch_connection(
     """Rename it and/or merge-patch its settings; the merged settings are validated as a
     whole and the status goes back to `unchecked`."""
     connection = get_connection_by_id(session, tenant_of(session), connection_id)
+    tenant = tenant_row(session, connection.tenant_id)
     with naming_fields():
-        update_connection(session, connection, name=body.name, config=body.config)
+        update_connection(
+            session, connection, name=body.name, config=body.config, remote_tenant=tenant.slug
+        )
     return _out(connection)
 
 

@@ -51,7 +51,7 @@ key: customer_code
 fields:
   name: {from: company_name, transform: collapse_space}
 """
-MAX_SOURCE = 262_144
+MAX_SOURCE = 65_536
 MAX_OWN = 10_000
 """Documents of a tenant a listing considers."""
 
@@ -318,13 +318,13 @@ def _result(shown: dict[str, Any] | None, problems: list[DataError]) -> RecordRe
     )
 
 
-@router.get("/{mapping_id}", response_model=MappingOut, summary="Get a mapping")
+@router.get("/{mapping_id:uuid}", response_model=MappingOut, summary="Get a mapping")
 def get_mapping(mapping_id: ObjectId, session: ReadSession) -> MappingOut:
     """One of the tenant's documents."""
     return _out(get_mapping_doc(session, tenant_of(session), mapping_id))
 
 
-@router.patch("/{mapping_id}", response_model=MappingOut, summary="Change a mapping")
+@router.patch("/{mapping_id:uuid}", response_model=MappingOut, summary="Change a mapping")
 def patch_mapping(mapping_id: ObjectId, body: MappingPatch, session: AdminSession) -> MappingOut:
     """New text (compiled first) and/or a new name; each change increments `version`.
     Jobs using the mapping use the new text from their next run."""
@@ -335,7 +335,7 @@ def patch_mapping(mapping_id: ObjectId, body: MappingPatch, session: AdminSessio
 
 
 @router.delete(
-    "/{mapping_id}", status_code=204, response_class=Response, summary="Delete a mapping"
+    "/{mapping_id:uuid}", status_code=204, response_class=Response, summary="Delete a mapping"
 )
 def delete_mapping(mapping_id: ObjectId, session: AdminSession) -> Response:
     """Delete a document; 409 while jobs use it."""

@@ -87,7 +87,7 @@ class ReplayFilter(BaseModel):
 
     job_id: uuid.UUID | None = None
     connection_id: uuid.UUID | None = None
-    reason: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
 class ReplayIds(BaseModel):
@@ -178,7 +178,9 @@ def list_entries(
         uuid.UUID | None, Query(examples=[ENTRY_EXAMPLE["connection_id"]])
     ] = None,
     job_id: Annotated[uuid.UUID | None, Query(examples=[ENTRY_EXAMPLE["job_id"]])] = None,
-    reason: Annotated[str | None, Query(max_length=64, examples=["unknown_code"])] = None,
+    reason: Annotated[
+        str | None, Query(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$", examples=["unknown_code"])
+    ] = None,
 ) -> Page[EntryOut]:
     """Quarantined records, oldest first."""
     query = quarantine_query(
@@ -219,13 +221,13 @@ def replay_entries(body: ReplayIds | ReplayMatching, session: WriteSession) -> R
     )
 
 
-@router.get("/{entry_id}", response_model=EntryOut, summary="Get a quarantined record")
+@router.get("/{entry_id:uuid}", response_model=EntryOut, summary="Get a quarantined record")
 def get_one(entry_id: ObjectId, session: ReadSession) -> EntryOut:
     """Why it was refused and its raw payload."""
     return _out(get_entry(session, tenant_of(session), entry_id))
 
 
-@router.patch("/{entry_id}", response_model=EntryOut, summary="Correct a record's payload")
+@router.patch("/{entry_id:uuid}", response_model=EntryOut, summary="Correct a record's payload")
 def patch_entry(entry_id: ObjectId, body: PayloadPatch, session: WriteSession) -> EntryOut:
     """Replace the raw payload of an open record (409 if it is not open); replay it
     afterwards."""
@@ -234,7 +236,7 @@ def patch_entry(entry_id: ObjectId, body: PayloadPatch, session: WriteSession) -
     return _out(entry)
 
 
-@router.post("/{entry_id}/discard", response_model=EntryOut, summary="Discard a record")
+@router.post("/{entry_id:uuid}/discard", response_model=EntryOut, summary="Discard a record")
 def discard_entry(entry_id: ObjectId, session: WriteSession) -> EntryOut:
     """Give up on an open record: kept for the record, no longer open (409 if not open)."""
     entry = get_entry(session, tenant_of(session), entry_id)

@@ -112,7 +112,12 @@ def list_runs(
     ] = None,
     status: Annotated[
         str | None,
-        Query(max_length=32, examples=["failed"], description="Only runs in this status."),
+        Query(
+            max_length=32,
+            pattern=r"^[a-z_]+$",
+            examples=["failed"],
+            description="Only runs in this status.",
+        ),
     ] = None,
 ) -> Page[RunOut]:
     """Runs of the tenant's jobs, newest first."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -21,6 +23,8 @@ def api_settings(engine: Engine, tmp_path, monkeypatch: pytest.MonkeyPatch) -> C
     monkeypatch.setenv("L2C_DATABASE_URL", url)
     monkeypatch.setenv("L2C_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("L2C_URL_ALLOWLIST", '["127.0.0.0/8"]')
+    monkeypatch.setenv("L2C_FILES_ROOT", str(tmp_path))  # the tests' folders
+    monkeypatch.setenv("L2C_SINGER_EXECUTABLES", orjson.dumps([sys.executable]).decode())
     from core.settings import get_settings
 
     get_settings.cache_clear()
