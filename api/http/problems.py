@@ -132,8 +132,10 @@ def _hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
     status = STATUS_OF.get(exc.category, 500)
     errors = None
-    if isinstance(exc, DataError) and exc.field:
-        errors = [{"field": exc.field, "message": exc.message, "code": exc.code, "hint": exc.hint}]
+    field = exc.field if isinstance(exc, DataError) else exc.details.get("field")
+    if isinstance(field, str) and field:
+        code = exc.code if isinstance(exc, DataError) else exc.category
+        errors = [{"field": field, "message": exc.message, "code": code, "hint": exc.hint}]
     headers = {"Retry-After": "30"} if isinstance(exc, TransientError) else None
     return problem(
         request,
