@@ -81,12 +81,23 @@ def caller(
     return principal
 
 
-def _session(scope: str) -> Callable[..., Iterator[Session]]:
-    def dependency(
-        request: Request, principal: Annotated[Principal, Depends(caller)]
-    ) -> Iterator[Session]:
+def scoped_principal(scope: str) -> Callable[..., Principal]:
+    """The caller, when its key has `scope` (403 otherwise). Endpoints that run long work
+    outside the request transaction depend on this directly and open short ones."""
+
+    def dependency(principal: Annotated[Principal, Depends(caller)]) -> Principal:
         if not principal.allows(scope):
             raise HTTPException(403, f"this API key lacks the {scope!r} scope")
+        return principal
+
+    dependency.__name__ = f"{scope}_principal"
+    return dependency
+
+
+def _session(scope: str) -> Callable[..., Iterator[Session]]:
+    allowed = Depends(scoped_principal(scope))  # a default: annotations are strings here
+
+    def dependency(request: Request, principal: Principal = allowed) -> Iterator[Session]:
         with hub(request).sessions.begin() as session:
             yield scope_to_tenant(session, principal.tenant_id)
 

@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Path, Response
+from fastapi import Depends, Path, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, Field
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from api.http.deps import caller
+from api.http.deps import scoped_principal
 from api.http.pagination import Page, decode_cursor, page_of
 from core.errors import ConfigError, DataError
 from core.model.tables import Tenant
@@ -113,19 +113,6 @@ def naming_fields(prefix: str = "body.") -> Iterator[None]:
         raise DataError(
             error.message, field=f"{prefix}{named}", code="invalid_config", hint=error.hint
         ) from None
-
-
-def scoped_principal(scope: str) -> Callable[..., Principal]:
-    """The caller, when its key has `scope`: for endpoints that run long work outside the
-    request transaction and open their own short ones (same 401/403 as the sessions)."""
-
-    def dependency(principal: Annotated[Principal, Depends(caller)]) -> Principal:
-        if not principal.allows(scope):
-            raise HTTPException(403, f"this API key lacks the {scope!r} scope")
-        return principal
-
-    dependency.__name__ = f"{scope}_principal"
-    return dependency
 
 
 AdminPrincipal = Annotated[Principal, Depends(scoped_principal("admin"))]
