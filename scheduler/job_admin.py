@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import ConfigError, ConflictError, NotFoundError
-from core.model.tables import SyncJob, SyncRun
+from core.model.tables import Connection, SyncJob, SyncRun
 from core.store.state import reset_state
 from scheduler.beat import set_schedule
 from scheduler.connections import active_runs
@@ -113,7 +113,14 @@ def update_job(
         job.name = name
     if mappings is not None or streams is not None:
         refs = list(mappings) if mappings is not None else list(job.mappings)
-        job.streams = job_streams(session, job.tenant_id, refs, streams, files=files)
+        if job.kind == "writeback":
+            from scheduler.jobs import check_writeback
+
+            check_writeback(
+                session.get_one(Connection, job.connection_id), refs, streams, files=files
+            )
+        else:
+            job.streams = job_streams(session, job.tenant_id, refs, streams, files=files)
         job.mappings = refs
     if enabled is not None:
         job.enabled = enabled

@@ -58,25 +58,35 @@ def add_job(
     streams: Sequence[str] | None = None,
     enabled: bool = True,
     files: bool = True,
+    kind: str = "sync",
 ) -> SyncJob:
     """Define a job; its mappings are compiled now so mistakes show up immediately.
 
     Mappings are the tenant's stored ones or built-ins (or, with `files`, mapping files
     on this machine: the CLI's case, never the API's). `streams` narrows the job to some
-    of its mappings' streams; by default it syncs all of them.
+    of its mappings' streams; by default it syncs all of them. A `writeback` job has one
+    outbound mapping instead (scheduler/writeback.py).
     """
     if session.scalar(
         select(SyncJob.id).where(SyncJob.tenant_id == tenant.id, SyncJob.name == name)
     ):
         raise name_taken(name)
     get_connector(connection.connector)  # must exist; its streams are checked at run time
+    if kind == "writeback":
+        check_writeback(connection, mappings, streams, files=files)
+        read = None
+    elif kind == "sync":
+        read = job_streams(session, tenant.id, mappings, streams, files=files)
+    else:
+        raise ConfigError(f"unknown job kind {kind!r}", hint="sync or writeback", field="kind")
     job = SyncJob(
         tenant_id=tenant.id,
         name=name,
         connection_id=connection.id,
         mappings=list(mappings),
-        streams=job_streams(session, tenant.id, mappings, streams, files=files),
+        streams=read,
         enabled=enabled,
+        kind=kind,
     )
     session.add(job)
     try:
@@ -85,6 +95,34 @@ def add_job(
         raise name_taken(name) from None
     set_schedule(session, job, schedule)
     return job
+
+
+def check_writeback(
+    connection: Connection,
+    mappings: Sequence[str],
+    streams: Sequence[str] | None,
+    *,
+    files: bool = True,
+) -> None:
+    """A write-back job: one outbound mapping for the connection's connector, which can write."""
+    from scheduler.writeback import outbound_mapping
+
+    if streams:
+        raise ConfigError(
+            "a write-back job reads no streams", hint="leave streams out", field="streams"
+        )
+    probe = SyncJob(name="(new)", mappings=list(mappings))
+    try:
+        outbound_mapping(probe, connection, files=files)
+    except ConfigError as error:
+        error.details.setdefault("field", "mappings")
+        raise
+    if get_connector(connection.connector).writer is None:
+        raise ConfigError(
+            f"connector {connection.connector!r} cannot write",
+            hint="write-back needs a connector with a writer (see `l2c connectors`)",
+            field="connection",
+        )
 
 
 def get_job(session: Session, tenant: Tenant, name: str) -> SyncJob:
@@ -203,7 +241,10 @@ def _execute(
         streams = list(job.streams or [])
         state = load_state(session, job.id)
         session.expunge(connection)
+        session.expunge(job)
 
+    if job.kind == "writeback":
+        return _execute_writeback(sessions, target, job, connection)
     error: BaseException | None = None
     sink = SyncSink(
         sessions,
@@ -237,6 +278,28 @@ def _execute(
     if error is not None and not isinstance(error, HubError):
         raise error
     return RunReport(target.run_id, status, sink.counts, dict(sink.unmapped), message)
+
+
+def _execute_writeback(
+    sessions: sessionmaker[Session], target: RunTarget, job: SyncJob, connection: Connection
+) -> RunReport:
+    """A run of a write-back job: one pass of scheduler/writeback.py."""
+    from scheduler.writeback import run_writeback
+
+    error: BaseException | None = None
+    counts = Counts()
+    try:
+        with _heartbeats(sessions, target.run_id):
+            counts = run_writeback(sessions, target, job, connection).as_counts()
+    except BaseException as raw:  # the run ends failed with the reason, then surfaces
+        error = translate(raw) if isinstance(raw, Exception) else raw
+    with sessions.begin() as session:
+        category = error.category if isinstance(error, HubError) else None
+        finished = finish_run(session, target.run_id, error=error, category=category)
+        status, message = finished.status, finished.error
+    if error is not None and not isinstance(error, HubError):
+        raise error
+    return RunReport(target.run_id, status, counts, {}, message)
 
 
 @contextlib.contextmanager

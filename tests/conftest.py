@@ -8,6 +8,8 @@ unless L2C_REQUIRE_SERVICES=1 (as in CI), where they fail.
 from __future__ import annotations
 
 import os
+import sys
+import types
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.model.tables import Base, Connection, SyncJob, Tenant
 from core.store.engine import make_engine, make_session_factory
 from core.store.migrate import upgrade
+
+# pyodata's wheel installs a top-level `tests` package into site-packages, and a regular
+# package beats this suite's namespace package `tests`: claim the name before any test
+# module runs `from tests.conftest import ...`.
+if getattr(sys.modules.get("tests"), "__path__", None) != [str(Path(__file__).parent)]:
+    _suite = types.ModuleType("tests")
+    _suite.__path__ = [str(Path(__file__).parent)]
+    sys.modules["tests"] = _suite
 
 PG_ADMIN_URL = os.environ.get(
     "L2C_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import admin, apikeys, demo, mapping, quarantine, service, singer, sync
+from api.cli import (
+    admin,
+    apikeys,
+    demo,
+    mapping,
+    quarantine,
+    service,
+    singer,
+    sync,
+    writeback,
+)
 
 app = typer.Typer(
     name="l2c",
@@ -22,6 +32,7 @@ app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(mapping.app, name="mapping")
 app.add_typer(singer.app, name="singer")
 app.add_typer(apikeys.app, name="apikey")
+app.add_typer(writeback.app, name="writeback")
 service.register(app)
 
 if __name__ == "__main__":

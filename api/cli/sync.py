@@ -115,16 +115,28 @@ def connection_check(name: str) -> None:
 @reports_errors
 def job_add(
     name: Annotated[str, typer.Argument(help="Name of the new job.")],
-    connection: Annotated[str, typer.Option(help="Connection to read from.")],
-    mapping: Annotated[list[str], typer.Option(help="Mapping file or built-in name (repeatable).")],
+    connection: Annotated[str, typer.Option(help="Connection to read from (or write to).")],
+    mapping: Annotated[
+        list[str] | None, typer.Option(help="Mapping file or built-in name (repeatable).")
+    ] = None,
+    writeback: Annotated[
+        str | None,
+        typer.Option(
+            help="Make a write-back job with this outbound mapping, e.g. "
+            "sap/outbound/order_to_sales_order (instead of --mapping)."
+        ),
+    ] = None,
     schedule: Annotated[
         str | None, typer.Option(help="Cron expression (used by the scheduler).")
     ] = None,
 ) -> None:
-    """Define a sync job: which mappings turn a connection's streams into canonical records."""
+    """Define a job: mappings that turn a connection's streams into canonical records, or
+    (--writeback) an outbound mapping that writes canonical records into its system."""
     from scheduler.connections import get_connection
     from scheduler.jobs import add_job
 
+    if bool(mapping) == bool(writeback):
+        fail("give either --mapping (a sync job) or --writeback (a write-back job)", code=2)
     with transaction() as session:
         tenant = _tenant(session)
         job = add_job(
@@ -132,11 +144,15 @@ def job_add(
             tenant,
             name=name,
             connection=get_connection(session, tenant, connection),
-            mappings=mapping,
+            mappings=[writeback] if writeback else list(mapping or []),
             schedule=schedule,
+            kind="writeback" if writeback else "sync",
         )
         streams = ", ".join(job.streams or [])
-    console.print(f"job [bold]{name}[/] added (streams: {streams})")
+    if writeback:
+        console.print(f"write-back job [bold]{name}[/] added (mapping: {writeback})")
+    else:
+        console.print(f"job [bold]{name}[/] added (streams: {streams})")
 
 
 @job_app.command("list")

@@ -8,8 +8,8 @@ from connectors.sdk.embedding import CallbackWriter, Capture, embeddable, run_em
 from connectors.sdk.errors import ConfigError, ConnectorError, DataError, TransientError
 from connectors.sdk.registry import BrokenConnector, get_connector, load_connectors
 from connectors.sdk.spec import SECRET_MASK, CheckResult, Connector, TapCommand
-from connectors.sdk.webhooks import WebhookEvent, WebhookReceiver
-from connectors.sdk.writer import Writer
+from connectors.sdk.webhooks import RecordFetcher, WebhookEvent, WebhookReceiver
+from connectors.sdk.writer import Writer, WriteRequest, WriteResult
 
 __all__ = [
     "SECRET_MASK",
@@ -21,10 +21,13 @@ __all__ = [
     "Connector",
     "ConnectorError",
     "DataError",
+    "RecordFetcher",
     "TapCommand",
     "TransientError",
     "WebhookEvent",
     "WebhookReceiver",
+    "WriteRequest",
+    "WriteResult",
     "Writer",
     "embeddable",
     "get_connector",

@@ -28,7 +28,7 @@ from singer_sdk import Tap
 from singer_sdk.helpers.capabilities import TapCapabilities
 
 from connectors.sdk.errors import ConfigError
-from connectors.sdk.webhooks import WebhookReceiverFactory
+from connectors.sdk.webhooks import RecordFetcherFactory, WebhookReceiverFactory
 from connectors.sdk.writer import WriterFactory
 
 __all__ = [
@@ -89,6 +89,8 @@ class Connector:
     """Or: builds the command line of an external Singer tap."""
     writer: WriterFactory | None = None
     webhook_receiver: WebhookReceiverFactory | None = None
+    fetcher: RecordFetcherFactory | None = None
+    """Re-reads full records for events that carry keys only (see webhooks.py)."""
     validate: Callable[[Mapping[str, Any]], None] | None = None
     """Checks the schema cannot express (unique names, ...); raises ConfigError. No I/O."""
 

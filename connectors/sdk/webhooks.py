@@ -7,11 +7,17 @@ and must not touch the network.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["WebhookEvent", "WebhookReceiver", "WebhookReceiverFactory"]
+__all__ = [
+    "RecordFetcher",
+    "RecordFetcherFactory",
+    "WebhookEvent",
+    "WebhookReceiver",
+    "WebhookReceiverFactory",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +48,28 @@ class WebhookReceiver(Protocol):
 
 WebhookReceiverFactory = Callable[[Mapping[str, Any]], WebhookReceiver]
 """Builds a receiver from a validated connection config (it holds the signing secret)."""
+
+
+@runtime_checkable
+class RecordFetcher(Protocol):
+    """Re-reads records whose events carry keys only (SAP business events, for one).
+
+    The hub calls it while processing the inbox, never in the webhook request, so it
+    may use the network. Records come back in the shape the connector's tap emits for
+    `stream`, so the stream's mappings consume them unchanged.
+    """
+
+    def fetch(self, stream: str, keys: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The current records for `keys`; a key the system no longer has is left out.
+
+        Raises ``TransientError`` (retried on the next pass) or ``ConfigError``.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+RecordFetcherFactory = Callable[[Mapping[str, Any]], RecordFetcher]
+"""Builds a fetcher from a validated connection config."""

@@ -95,10 +95,14 @@ def patch_record(
     changes: Mapping[str, Any],
     *,
     now: datetime | None = None,
+    connection_id: uuid.UUID | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """Change some fields of a record; return it and the `{field: [old, new]}` applied.
 
     Child lists (order lines) are replaced as a whole. Changing nothing writes nothing.
+    `connection_id` writes on behalf of a connection (the write-back recording what the
+    system answered): it may change the fields it owns, and the change log names it, so
+    the change is not sent back to it.
     """
     now = now or utcnow()
     changes = in_schema_order(spec, changes)
@@ -125,7 +129,7 @@ def patch_record(
     diff = _diff(spec, row, changes)
     if not diff:
         return read_written(session, tenant_id, spec, record_id), {}
-    _refuse_owned(session, spec, row, diff)
+    _refuse_owned(session, spec, row, diff, connection_id)
     _stamp(spec, row, diff, now)
     table = table_for(spec)
     columns = [c for c in data_columns(spec) if c in diff or c in spec.derived]
@@ -145,7 +149,7 @@ def patch_record(
                 lines.delete().where(lines.c.tenant_id == tenant_id, parent == record_id)
             )
             _insert_children(session, tenant_id, child, record_id, row[child_field])
-    _log(session, tenant_id, spec, record_id, "update", diff, now)
+    _log(session, tenant_id, spec, record_id, "update", diff, now, connection_id)
     if mark is not None:
         enqueue_since(session, tenant_id, mark, now=now)
     return read_written(session, tenant_id, spec, record_id), diff
@@ -194,10 +198,18 @@ def _normalise_lines(child: EntitySpec, lines: Sequence[Mapping[str, Any]]) -> l
 
 
 def _refuse_owned(
-    session: Session, spec: EntitySpec, row: Mapping[str, Any], diff: Mapping[str, Any]
+    session: Session,
+    spec: EntitySpec,
+    row: Mapping[str, Any],
+    diff: Mapping[str, Any],
+    writer: uuid.UUID | None = None,
 ) -> None:
     owners = row["field_owners"] or {}
-    owned = {name: owners[name] for name in diff if name in owners}
+    owned = {
+        name: owners[name]
+        for name in diff
+        if name in owners and (writer is None or str(owners[name]) != str(writer))
+    }
     if not owned:
         return
     name, owner = next(iter(owned.items()))
@@ -266,6 +278,7 @@ def _log(
     op: str,
     changes: Mapping[str, Any],
     now: datetime,
+    connection_id: uuid.UUID | None = None,
 ) -> None:
     session.execute(
         insert(_CHANGES).values(
@@ -274,7 +287,7 @@ def _log(
             entity_id=record_id,
             op=op,
             changes=dict(changes),
-            connection_id=None,
+            connection_id=connection_id,
             run_id=None,
             occurred_at=now,
         )

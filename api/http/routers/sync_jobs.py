@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.http.deps import AdminSession, ReadSession, WriteSession, tenant_of
-from api.http.pagination import Cursor, Limit, Page
+from api.http.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from api.http.routers._integration import (
     Name,
     ObjectId,
@@ -22,7 +22,10 @@ from api.http.routers._integration import (
     tenant_row,
 )
 from api.http.routers.runs import RUN_EXAMPLE, RunOut, run_out
+from core.errors import DataError, NotFoundError
 from core.model.tables import SyncJob
+from core.store.writeback import list_items as writeback_items
+from core.store.writeback import retry as retry_items
 from scheduler.connections import get_connection_by_id
 from scheduler.job_admin import (
     UNSET,
@@ -63,6 +66,7 @@ JOB_EXAMPLE: dict[str, Any] = {
 
 JOB_OUT_EXAMPLE: dict[str, Any] = {
     **JOB_EXAMPLE,
+    "kind": "sync",
     "id": "0190f5d2-8c6e-7b3a-9d1e-2f4a5b6c7d90",
     "streams": ["contacts", "customers"],
     "next_run_at": "2024-05-07T02:00:00Z",
@@ -88,6 +92,12 @@ class JobIn(BaseModel):
     )
     schedule: Schedule | None = Field(default=None, description="null: on demand only.")
     enabled: StrictBool = Field(default=True, description="false pauses the schedule.")
+    kind: Literal["sync", "writeback"] = Field(
+        default="sync",
+        description="sync: read the connection into the store. writeback: write canonical "
+        "records into the connection's system through one outbound mapping "
+        "(e.g. sap/outbound/order_to_sales_order); see GET /v1/sync-jobs/{id}/writeback.",
+    )
 
 
 class JobPatch(BaseModel):
@@ -109,6 +119,7 @@ class JobOut(BaseModel):
     id: uuid.UUID
     name: str
     connection_id: uuid.UUID
+    kind: str = Field(description="sync or writeback.")
     mappings: list[str]
     streams: list[str]
     schedule: str | None
@@ -137,6 +148,7 @@ def _out(job: SyncJob) -> JobOut:
         id=job.id,
         name=job.name,
         connection_id=job.connection_id,
+        kind=job.kind,
         mappings=[str(m) for m in job.mappings],
         streams=[str(s) for s in job.streams or []],
         schedule=job.schedule,
@@ -164,6 +176,7 @@ def create_job(body: JobIn, session: AdminSession, response: Response) -> JobOut
             streams=body.streams,
             enabled=body.enabled,
             files=False,
+            kind=body.kind,
         )
     created(response, f"/v1/sync-jobs/{job.id}")
     return _out(job)
@@ -244,3 +257,117 @@ def reset(job_id: ObjectId, session: AdminSession, body: ResetIn | None = None) 
     job = get_job_by_id(session, tenant_of(session), job_id)
     stream = body.stream if body is not None else None
     return ResetOut(removed=reset_job_state(session, job, stream))
+
+
+# ------------------------------------------------------------------ write-back items
+WRITEBACK_EXAMPLE: dict[str, Any] = {
+    "id": 42,
+    "record_id": "0190f5d2-8c6e-7b3a-9d1e-2f4a5b6c7d8e",
+    "entity": "order",
+    "status": "written",
+    "remote_id": "5000012",
+    "remote_status": "A",
+    "attempts": 1,
+    "last_error": None,
+    "error_category": None,
+    "updated_at": "2024-05-06T06:31:02Z",
+    "written_at": "2024-05-06T06:31:02Z",
+}
+
+
+class WritebackItemOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [WRITEBACK_EXAMPLE]})
+
+    id: int
+    record_id: uuid.UUID
+    entity: str
+    status: str = Field(description="pending, written, failed, skipped or dead.")
+    remote_id: str | None = Field(description="The record's id in the system, once written.")
+    remote_status: str | None = Field(description="The system's status after the last write.")
+    attempts: int
+    last_error: str | None = Field(description="Why the system refused it, or why it waits.")
+    error_category: str | None
+    updated_at: datetime
+    written_at: datetime | None
+
+
+class RetryIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"ids": [42, 43]}, {}]}
+    )
+
+    ids: list[Annotated[int, Field(ge=1, le=2**62)]] | None = Field(
+        default=None, max_length=1000, description="Only these items; default: all failed/dead."
+    )
+
+
+class RetryOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"pending": 2}]})
+
+    pending: int = Field(description="Items put back to pending; the next run writes them.")
+
+
+def _writeback_job(session: Any, job_id: uuid.UUID) -> SyncJob:
+    job = get_job_by_id(session, tenant_of(session), job_id)
+    if job.kind != "writeback":
+        raise NotFoundError(
+            "this job is not a write-back job", hint="write-back items exist for kind=writeback"
+        )
+    return job
+
+
+@router.get(
+    "/{job_id}/writeback",
+    response_model=Page[WritebackItemOut],
+    summary="List a write-back job's items",
+    responses=page_example(WRITEBACK_EXAMPLE),
+)
+def list_writeback(
+    job_id: ObjectId,
+    session: ReadSession,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    status: Annotated[
+        Literal["pending", "written", "failed", "skipped", "dead"] | None,
+        Query(description="Only items in this status.", examples=["failed"]),
+    ] = None,
+) -> Page[WritebackItemOut]:
+    """Which canonical records the job wrote into its system (with the remote id), which
+    wait for a retry, and which the system refused (with its message), oldest first."""
+    job = _writeback_job(session, job_id)
+    after = decode_cursor(cursor)
+    if after is not None and not isinstance(after, int):
+        raise DataError(
+            "the cursor is not one this API issued",
+            field="query.cursor",
+            code="invalid_cursor",
+            hint="pass next_cursor unchanged",
+        )
+    items = writeback_items(
+        session,
+        tenant_id=job.tenant_id,
+        job_id=job.id,
+        status=status,
+        after=after,
+        limit=limit + 1,
+    )
+    page = page_of(items, limit, key=lambda item: item.id)
+    return Page[WritebackItemOut](
+        items=[WritebackItemOut.model_validate(i, from_attributes=True) for i in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.post(
+    "/{job_id}/writeback/retry",
+    response_model=RetryOut,
+    summary="Retry refused write-back items",
+)
+def retry_writeback(
+    job_id: ObjectId, session: AdminSession, body: RetryIn | None = None
+) -> RetryOut:
+    """Put failed and dead items (all, or `ids`) back to pending; trigger a run (POST
+    /v1/sync-jobs/{id}/runs) to write them now, or let the schedule do it."""
+    job = _writeback_job(session, job_id)
+    ids = body.ids if body is not None else None
+    return RetryOut(pending=retry_items(session, tenant_id=job.tenant_id, job_id=job.id, ids=ids))

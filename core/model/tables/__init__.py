@@ -9,6 +9,7 @@ from core.model.tables.integration import (
     StreamState,
     SyncJob,
     SyncRun,
+    WritebackItem,
 )
 from core.model.tables.records import (
     Account,
@@ -57,5 +58,6 @@ __all__ = [
     "SyncRun",
     "Tenant",
     "User",
+    "WritebackItem",
     "table_of",
 ]

@@ -61,6 +61,9 @@ class SyncJob(IdMixin, TenantMixin, TimestampMixin, Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     next_run_at: Mapped[datetime | None] = mapped_column(index=True)
     """When the beat queues the next scheduled run; recomputed when the schedule changes."""
+    kind: Mapped[str] = mapped_column(String(16), default="sync", server_default="sync")
+    """`sync` reads the connection into the store; `writeback` writes canonical records
+    into the connection's system through its writer and one outbound mapping."""
 
 
 class SyncRun(IdMixin, TenantMixin, Base):
@@ -184,3 +187,43 @@ class Quarantine(IdMixin, TenantMixin, Base):
     attempts: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
+
+
+class WritebackItem(BulkTenantMixin, Base):
+    """One canonical record a write-back job must write (or has written) to its system.
+
+    A pass first turns new change-log rows into items (one per record, so ten edits
+    before a pass make one write), then claims due items and calls the writer. An item
+    is `pending` until written, `written` once the system holds this version, `failed`
+    when the system refused it (its message in `last_error`; a later change of the
+    record or a retry makes it pending again), `skipped` when the mapping's `when`
+    left it out, `dead` when retries ran out. The remote id the system gave is kept
+    here and as an external ref, so the next write of the record is an update.
+    """
+
+    __tablename__ = "writeback_item"
+    __table_args__ = (
+        UniqueConstraint("job_id", "record_id"),
+        Index(None, "job_id", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sync_job.id", ondelete="CASCADE"))
+    entity: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[uuid.UUID]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    change_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    """The newest change of the record this item stands for."""
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    remote_id: Mapped[str | None] = mapped_column(String(255))
+    remote_status: Mapped[str | None] = mapped_column(String(64))
+    payload_hash: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    """Digest of the payload last written: an unchanged payload is not sent again."""
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_category: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    written_at: Mapped[datetime | None]
