@@ -405,6 +405,14 @@ def resolved_config(connection: Connection) -> dict[str, Any]:
     return config
 
 
+def vetted_config(connection: Connection) -> dict[str, Any]:
+    """The full config for a run, a write-back or a re-read: every URL in it is vetted
+    again now (DNS may have changed since the settings were saved)."""
+    config = resolved_config(connection)
+    check_config_urls(_connector(connection.connector), config, unresolved_ok=False)
+    return config
+
+
 def shown_config(connection: Connection) -> dict[str, Any]:
     """The config as users see it: secrets are stored masked in it."""
     return copy.deepcopy(connection.config)
@@ -458,7 +466,10 @@ def check_connection(connection: Connection) -> CheckOutcome:
     try:
         config = resolved_config(connection)
         check_config_urls(spec, config, unresolved_ok=False)
-        result = spec.check(config)
+        from scheduler.network import connector_network
+
+        with connector_network():
+            result = spec.check(config)
         return CheckOutcome(result.ok, result.message, tuple(result.details))
     except Exception as error:
         translated = user_error(error, "config.")

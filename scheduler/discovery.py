@@ -29,6 +29,7 @@ from scheduler.connections import (
     secret_values,
     user_error,
 )
+from scheduler.network import connector_network
 
 DISCOVERY_TIMEOUT = 60.0
 """Seconds an external tap may take to print its catalog."""
@@ -50,8 +51,9 @@ def discover(connection: Connection) -> list[StreamInfo]:
     check_config_urls(spec, config, unresolved_ok=False)
     try:
         if spec.tap is not None:
-            tap = embeddable(spec.tap)(config=config, message_writer=CallbackWriter(_ignore))
-            catalog: Mapping[str, Any] = tap.catalog_dict
+            with connector_network():
+                tap = embeddable(spec.tap)(config=config, message_writer=CallbackWriter(_ignore))
+                catalog: Mapping[str, Any] = tap.catalog_dict
         else:
             assert spec.tap_command is not None
             catalog = _external(spec.tap_command, config, secret_values(connection))

@@ -28,9 +28,11 @@ from core.clock import utcnow
 from core.errors import ConflictError, HubError
 from core.logs import get_logger
 from core.model.tables import Connection, InboxEvent, SyncJob, SyncRun, Tenant
+from scheduler.connections import vetted_config
 from scheduler.jobs import Driver, execute_run, mappers_by_stream
 from scheduler.mapping_docs import stored_sources
-from scheduler.webhooks import WebhookSettings, read_config
+from scheduler.network import connector_network
+from scheduler.webhooks import WebhookSettings, fetcher_factory, read_config
 
 log = get_logger("l2c.inbox")
 LEASE = timedelta(minutes=16)
@@ -146,6 +148,8 @@ def _process_connection(
                 continue
             consumed[job.id] = (job.name, streams)
         tenant_slug, connection_name = tenant.slug, connection.name
+        session.expunge(connection)
+        connection_row = connection
 
     for event in events:
         _read(event, settings)
@@ -157,10 +161,65 @@ def _process_connection(
                 f"no enabled sync job of connection {connection_name!r} maps stream "
                 f"{event.stream!r}: add a mapping for it to a job, then retry the event"
             )
+    _hydrate(connection_row, [e for e in events if e.error is None and e.jobs])
     for job_id, (job_name, _) in consumed.items():
         mine = [e for e in events if job_id in e.jobs and e.error is None and not e.deferred]
         if mine:
             _run(sessions, tenant_slug, job_name, mine, report)
+
+
+def _hydrate(connection: Connection, events: list[_Event]) -> None:
+    """Events that carry keys only (SAP business events) become the current records,
+    re-read through the connector's fetcher: one fetch per stream for the whole pass.
+    The records are fed once, with the stream's first event; the others of that stream
+    are processed by the same run."""
+    factory = fetcher_factory(connection)
+    if factory is None or not events:
+        return
+    by_stream: dict[str, list[_Event]] = {}
+    for event in events:
+        by_stream.setdefault(event.stream or "", []).append(event)
+    with connector_network():
+        _fetch_all(factory, connection, events, by_stream)
+
+
+def _fetch_all(
+    factory: Any, connection: Connection, events: list[_Event], by_stream: dict[str, list[_Event]]
+) -> None:
+    try:
+        fetcher = factory(vetted_config(connection))
+    except Exception as error:
+        _fail_all(events, f"cannot re-read the events' records: {_reason(error)}")
+        return
+    try:
+        for stream, group in by_stream.items():
+            keys = list(
+                {
+                    orjson.dumps(r, option=orjson.OPT_SORT_KEYS): r
+                    for e in group
+                    for r in e.records
+                }.values()
+            )
+            try:
+                records = fetcher.fetch(stream, keys)
+            except Exception as error:
+                if getattr(error, "category", None) == "transient":
+                    for event in group:
+                        event.deferred = True
+                else:
+                    _fail_all(group, f"cannot re-read the events' records: {_reason(error)}")
+                continue
+            group[0].records = list(records)
+            for event in group[1:]:
+                event.records = []
+    finally:
+        fetcher.close()
+
+
+def _reason(error: Exception) -> str:
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    hint = getattr(error, "hint", None)
+    return f"{message} ({hint})" if hint else message
 
 
 def _read(event: _Event, settings: WebhookSettings) -> None:

@@ -36,7 +36,7 @@ from core.sync.replay import replay_entries
 from core.sync.runs import LEASE, RunNotQueuedError, add_counts, finish_run, heartbeat, start_run
 from core.sync.singer_io import run_tap_process
 from scheduler.beat import set_schedule
-from scheduler.connections import resolved_config
+from scheduler.connections import vetted_config
 from scheduler.errors import translate
 from scheduler.job_admin import job_streams, name_taken
 from scheduler.mapping_docs import compile_refs, stored_sources
@@ -372,7 +372,7 @@ def run_queued(
 
 
 def _source_driver(connection: Connection, state: dict[str, Any] | None) -> Driver:
-    config = resolved_config(connection)
+    config = vetted_config(connection)
     return lambda sink: _drive(connection.connector, config, state, sink)
 
 
@@ -400,10 +400,13 @@ def _replay_unresolved(sessions: sessionmaker[Session], target: RunTarget, sink:
 def _drive(
     connector_name: str, config: dict[str, Any], state: dict[str, Any] | None, sink: SyncSink
 ) -> None:
+    from scheduler.network import connector_network
+
     connector = get_connector(connector_name)
     streams = set(sink.mappers)
     if connector.tap is not None:
-        run_inprocess_tap(connector.tap, config, state, streams, sink)
+        with connector_network():
+            run_inprocess_tap(connector.tap, config, state, streams, sink)
     elif connector.tap_command is not None:
         with tempfile.TemporaryDirectory(prefix="l2c-tap-") as workdir:
             argv = connector.tap_command(config, Path(workdir), state)

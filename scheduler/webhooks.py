@@ -208,3 +208,12 @@ def receiver_factory(connection: Connection) -> Any:
     except Exception:  # an uninstalled connector receives nothing
         return None
     return getattr(spec, "webhook_receiver", None)
+
+
+def fetcher_factory(connection: Connection) -> Any:
+    """The connector's re-reader of key-only events, if it has one."""
+    try:
+        spec = get_connector(connection.connector)
+    except Exception:  # an uninstalled connector fetches nothing
+        return None
+    return getattr(spec, "fetcher", None)

@@ -41,8 +41,9 @@ from core.store.records import read_records
 from core.sync.engine import Counts, RunTarget
 from core.sync.runs import add_counts
 from mappings.outbound import OutboundMapping, load_outbound, payload_digest
-from scheduler.connections import resolved_config
+from scheduler.connections import vetted_config
 from scheduler.errors import translate
+from scheduler.network import connector_network
 from scheduler.outbox import next_attempt_at
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def open_writer(connection: Connection) -> Writer:
             hint="write-back needs a connector with a writer (see `l2c connectors`)",
         )
     try:
-        return spec.writer(resolved_config(connection))
+        return spec.writer(vetted_config(connection))
     except connector_errors.ConnectorError as error:
         raise translate(error) from error
 
@@ -133,11 +134,12 @@ def run_writeback(
         counts.collected += found
         if found < 50_000:
             break
-    writer = open_writer(connection)
-    try:
-        _write_due(sessions, target, mapping, spec, writer, counts, on_progress)
-    finally:
-        writer.close()
+    with connector_network():
+        writer = open_writer(connection)
+        try:
+            _write_due(sessions, target, mapping, spec, writer, counts, on_progress)
+        finally:
+            writer.close()
     return counts
 
 

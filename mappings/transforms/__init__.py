@@ -3,7 +3,7 @@
 Importing this package registers every built-in transform in `REGISTRY`.
 """
 
-from mappings.transforms import codes, dates, numbers, text
+from mappings.transforms import codes, dates, names, numbers, places, text, wire
 from mappings.transforms.registry import (
     REGISTRY,
     Args,
@@ -30,8 +30,11 @@ __all__ = [
     "build_pipeline",
     "codes",
     "dates",
+    "names",
     "numbers",
     "parse_pipeline",
     "parse_step",
+    "places",
     "text",
+    "wire",
 ]

@@ -26,7 +26,7 @@ from core.store import writeback as queue
 from core.store.bulk import bulk_writer
 from core.store.direct import create_record, patch_record
 from core.store.records import read_record
-from scheduler import jobs, writeback
+from scheduler import connections, jobs, writeback
 from scheduler.jobs import add_job, run_job
 
 MAPPING = "sap/outbound/order_to_sales_order"
@@ -75,7 +75,11 @@ class MemoryWriter:
 @pytest.fixture
 def remote(monkeypatch: pytest.MonkeyPatch) -> RemoteSystem:
     system = RemoteSystem()
-    spec = SimpleNamespace(writer=lambda _config: MemoryWriter(system))
+    spec = SimpleNamespace(
+        writer=lambda _config: MemoryWriter(system),
+        config_schema={"type": "object", "properties": {}},
+    )
+    monkeypatch.setattr(connections, "_connector", lambda _name: spec)
     monkeypatch.setattr(writeback, "get_connector", lambda _name: spec)
     monkeypatch.setattr(jobs, "get_connector", lambda _name: spec)
     return system
