@@ -25,6 +25,7 @@ from core.errors import DataError
 from core.model.entities import ENTITIES
 from core.model.mapped import Ref
 from mappings.catalog import BUILTIN_DIR, list_builtin, load_mapping
+from mappings.outbound import list_outbound, load_outbound
 from mappings.preview import outcome
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -60,18 +61,63 @@ def test_shipped_mapping_gives_its_golden_outcomes(name: str) -> None:
         assert have == want, f"{name} record {i}"
 
 
+@pytest.mark.parametrize("name", list_outbound())
+def test_shipped_outbound_mapping_gives_its_golden_payloads(name: str) -> None:
+    """Outbound goldens: input.json is a list of {record, xrefs} where `record` is a
+    canonical record as the store reads it (lines included) and `xrefs` maps
+    "<entity>:<id>" to the external id the target connection holds; expected.json has
+    one {payload} (or {skipped: true}, or {error: {field, code, message}}) per input."""
+    folder = GOLDEN / name
+    cases = _read(folder / "input.json")
+    mapping = load_outbound(name)
+    got: list[dict[str, Any]] = []
+    for case in cases:
+        xrefs = case.get("xrefs") or {}
+        record = case["record"]
+        if not mapping.wants(record):
+            got.append({"skipped": True})
+            continue
+        try:
+            payload = mapping.payload(record, lambda e, i, x=xrefs: x.get(f"{e}:{i}"))
+        except DataError as error:
+            got.append(
+                {"error": {"field": error.field, "code": error.code, "message": error.message}}
+            )
+        else:
+            got.append({"payload": payload})
+    expected_file = folder / "expected.json"
+    if UPDATE:
+        text = json.dumps(got, ensure_ascii=False, indent=2) + "\n"
+        expected_file.write_text(text, encoding="utf-8")
+    expected = _read(expected_file)
+    assert len(expected) == len(cases), "expected.json needs one outcome per input"
+    for i, (want, have) in enumerate(zip(expected, got, strict=True)):
+        assert have == want, f"{name} case {i}"
+    assert any("error" in o for o in expected) and any("payload" in o for o in expected)
+
+
 def test_every_yaml_under_mappings_is_a_builtin_with_a_golden_test() -> None:
     shipped = {
         path.relative_to(BUILTIN_DIR).with_suffix("").as_posix()
         for path in BUILTIN_DIR.rglob("*.y*ml")
     }
-    assert shipped == set(list_builtin()), "built-in mappings live in mappings/<connector>/*.yaml"
+    outbound = set(list_outbound())
+    assert shipped - outbound == set(list_builtin()), (
+        "built-in mappings live in mappings/<dir>/*.yaml, outbound ones in "
+        "mappings/<dir>/outbound/*.yaml"
+    )
     assert all((GOLDEN / name / "input.json").is_file() for name in shipped)
 
 
 def test_every_golden_folder_belongs_to_a_shipped_mapping() -> None:
     folders = {f"{p.parent.name}/{p.name}" for p in GOLDEN.glob("*/*") if p.is_dir()}
-    assert folders - set(list_builtin()) - set(OTHER_MAPPINGS) == set()
+    folders |= {
+        f"{p.parent.parent.name}/outbound/{p.name}"
+        for p in GOLDEN.glob("*/outbound/*")
+        if p.is_dir()
+    }
+    folders.discard("sap/outbound")
+    assert folders - set(list_builtin()) - set(list_outbound()) - set(OTHER_MAPPINGS) == set()
 
 
 def test_golden_inputs_exercise_errors_and_successes() -> None:
