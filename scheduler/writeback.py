@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -252,6 +252,11 @@ def _write_one(
     )
     try:
         result = writer.upsert(request)
+        if request.remote_id is None and not result.created:
+            # found by its idempotency key: created by an attempt whose answer was lost,
+            # perhaps from an older version of the record; bring what the hub owns up to date
+            result = writer.upsert(replace(request, remote_id=result.remote_id))
+            result = replace(result, created=True)
     except connector_errors.ConfigError as error:
         raise translate(error) from error
     except connector_errors.TransientError as error:

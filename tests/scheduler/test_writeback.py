@@ -245,7 +245,9 @@ def test_a_lost_response_is_retried_and_finds_the_order_it_created(
         session.get_one(WritebackItem, item.id).next_attempt_at = item.created_at
     second = run_job(sessions, "acme", writeback_job)
 
-    assert second.counts.updated == 1  # found by its key: not created again
+    # found by its key (not created again), then updated to the current version
+    assert second.counts.inserted == 1
+    assert [c.remote_id for c in remote.calls[-2:]] == [None, remote.by_key[order.hex]]
     assert len(remote.orders) == 1
     assert _items(sessions)[order].status == "written"
 
