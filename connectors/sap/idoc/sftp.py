@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from connectors.sap.idoc.config import IdocConfig
 from connectors.sap.idoc.hostkeys import describe_key, parse_host_keys
 from connectors.sdk.errors import ConfigError, ConnectorError, TransientError
+from connectors.sdk.network import open_socket
 
 __all__ = ["RemoteFile", "SftpSession", "connect", "load_private_key"]
 
@@ -237,9 +238,12 @@ def connect(settings: IdocConfig) -> Iterator[SftpSession]:
     client.set_missing_host_key_policy(_RefuseUnpinned())
     where = f"{settings.host}:{settings.port}"
     try:
+        # through the hub's network when it runs us: vetted against SSRF rules and pinned
+        sock = open_socket(settings.host, settings.port, settings.timeout_seconds)
         client.connect(
             settings.host,
             port=settings.port,
+            sock=sock,
             username=settings.username,
             password=settings.password,
             pkey=pkey,
@@ -293,8 +297,8 @@ def _raise_connect(
             field="host",
             hint="check the host name (or use the server's IP address)",
         ) from None
-    if isinstance(exc, ConnectorError):
-        raise exc
+    if isinstance(exc, ConnectorError) or getattr(exc, "category", None) == "config":
+        raise exc  # ours, or the hub refusing the address (SSRF guard)
     if isinstance(exc, paramiko.ChannelException | paramiko.SSHException) and "subsystem" in str(
         exc
     ):
