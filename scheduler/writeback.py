@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.sdk import errors as connector_errors
 from connectors.sdk.registry import get_connector
-from connectors.sdk.writer import Writer, WriteRequest
+from connectors.sdk.writer import Writer, WriteRequest, WriteResult
 from core.clock import utcnow
 from core.errors import ConfigError, ConflictError
 from core.model.entities import EntitySpec, entity
@@ -152,6 +152,7 @@ def _write_due(
     counts: WritebackCounts,
     on_progress: Callable[[WritebackCounts], None] | None,
 ) -> None:
+    one = _Writes(sessions, target, mapping, spec, writer, counts)
     handled: list[int] = []
     while True:
         with sessions() as session:
@@ -174,9 +175,8 @@ def _write_due(
         before = WritebackCounts(**counts.__dict__)
         for item in items:
             handled.append(item.id)
-            _write_one(
-                sessions, target, mapping, spec, writer, item, records, lookup, own_ids, counts
-            )
+            remote_id = own_ids.get(item.record_id) or item.remote_id
+            one.write(item, records.get(item.record_id), lookup, remote_id)
         with sessions.begin() as session:
             run = session.get_one(SyncRun, target.run_id)
             delta = WritebackCounts(
@@ -187,112 +187,100 @@ def _write_due(
             on_progress(counts)
 
 
-def _write_one(
-    sessions: sessionmaker[Session],
-    target: RunTarget,
-    mapping: OutboundMapping,
-    spec: EntitySpec,
-    writer: Writer,
-    item: queue.Due,
-    records: Mapping[uuid.UUID, dict[str, Any]],
-    lookup: _XrefCache,
-    own_ids: Mapping[uuid.UUID, str],
-    counts: WritebackCounts,
-) -> None:
-    tenant = target.tenant_id
-    record = records.get(item.record_id)
-    if record is None or not mapping.wants(record):
-        with sessions.begin() as session:
+@dataclass
+class _Writes:
+    """Writes one item at a time; each outcome is its own transaction."""
+
+    sessions: sessionmaker[Session]
+    target: RunTarget
+    mapping: OutboundMapping
+    spec: EntitySpec
+    writer: Writer
+    counts: WritebackCounts
+
+    def write(
+        self,
+        item: queue.Due,
+        record: dict[str, Any] | None,
+        lookup: _XrefCache,
+        remote_id: str | None,
+    ) -> None:
+        if record is None or not self.mapping.wants(record):
             reason = "the record was deleted" if record is None else "`when` leaves it out"
-            queue.skipped(session, item, tenant_id=tenant, reason=reason)
-        counts.skipped += 1
-        return
-    try:
-        payload = mapping.payload(record, lookup)
-    except connector_errors.ConnectorError as error:  # pragma: no cover - mappings raise core
-        payload, problem = None, translate(error)
-    except Exception as error:
-        payload, problem = None, error
-    else:
-        problem = None
-    if payload is None:
-        with sessions.begin() as session:
-            queue.failed(
-                session,
-                item,
-                tenant_id=tenant,
-                error=_describe(problem),
-                category=getattr(problem, "category", "data"),
-            )
-        counts.failed += 1
-        return
-    digest = payload_digest(payload)
-    remote_id = own_ids.get(item.record_id) or item.remote_id
-    if remote_id is not None and digest == item.payload_hash:
-        with sessions.begin() as session:
-            queue.written(
-                session,
-                item,
-                tenant_id=tenant,
-                connection_id=target.connection_id,
-                entity=spec.name,
-                object=mapping.remote_ref,
-                remote_id=remote_id,
-                remote_status=None,
-                payload_hash=digest,
-            )
-        counts.unchanged += 1
-        return
-    request = WriteRequest(
-        object=mapping.object,
-        payload=payload,
-        idempotency_key=item.record_id.hex,
-        remote_id=remote_id,
-        owned=mapping.owns,
-    )
-    try:
-        result = writer.upsert(request)
+            with self.sessions.begin() as session:
+                queue.skipped(session, item, tenant_id=self.target.tenant_id, reason=reason)
+            self.counts.skipped += 1
+            return
+        try:
+            payload = self.mapping.payload(record, lookup)
+        except Exception as error:  # a DataError naming the payload field, or a bug
+            self._fail(item, error, "data")
+            return
+        digest = payload_digest(payload)
+        if remote_id is not None and digest == item.payload_hash:
+            self._written(item, remote_id, None, digest)  # this version is there already
+            self.counts.unchanged += 1
+            return
+        request = WriteRequest(
+            object=self.mapping.object,
+            payload=payload,
+            idempotency_key=item.record_id.hex,
+            remote_id=remote_id,
+            owned=self.mapping.owns,
+        )
+        try:
+            result = self._send(request)
+        except connector_errors.ConfigError as error:
+            raise translate(error) from error
+        except connector_errors.TransientError as error:
+            _defer(self.sessions, item, self.target.tenant_id, error)
+            self.counts.deferred += 1
+            return
+        except Exception as error:  # DataError, or a bug: park the item with the reason
+            if not isinstance(error, connector_errors.DataError):
+                log.exception("writer of %s failed on %s", self.mapping.connector, item.record_id)
+            self._fail(item, error, "bug")
+            return
+        self._written(item, result.remote_id, result.status, digest)
+        if result.created:
+            self.counts.created += 1
+        else:
+            self.counts.updated += 1
+
+    def _send(self, request: WriteRequest) -> WriteResult:
+        result = self.writer.upsert(request)
         if request.remote_id is None and not result.created:
             # found by its idempotency key: created by an attempt whose answer was lost,
             # perhaps from an older version of the record; bring what the hub owns up to date
-            result = writer.upsert(replace(request, remote_id=result.remote_id))
+            result = self.writer.upsert(replace(request, remote_id=result.remote_id))
             result = replace(result, created=True)
-    except connector_errors.ConfigError as error:
-        raise translate(error) from error
-    except connector_errors.TransientError as error:
-        _defer(sessions, item, tenant, error)
-        counts.deferred += 1
-        return
-    except Exception as error:  # DataError, or a bug: park the item with the reason
-        if not isinstance(error, connector_errors.DataError):
-            log.exception("writer of %s failed on record %s", mapping.connector, item.record_id)
-        with sessions.begin() as session:
+        return result
+
+    def _written(self, item: queue.Due, remote_id: str, status: str | None, digest: bytes) -> None:
+        with self.sessions.begin() as session:
+            queue.written(
+                session,
+                item,
+                tenant_id=self.target.tenant_id,
+                connection_id=self.target.connection_id,
+                entity=self.spec.name,
+                object=self.mapping.remote_ref,
+                remote_id=remote_id,
+                remote_status=status,
+                payload_hash=digest,
+            )
+            _record_status(session, self.target, self.spec, item.record_id, status)
+
+    def _fail(self, item: queue.Due, error: BaseException, category: str) -> None:
+        with self.sessions.begin() as session:
             queue.failed(
                 session,
                 item,
-                tenant_id=tenant,
+                tenant_id=self.target.tenant_id,
                 error=_describe(error),
-                category=getattr(error, "category", "bug"),
+                category=getattr(error, "category", category),
             )
-        counts.failed += 1
-        return
-    with sessions.begin() as session:
-        queue.written(
-            session,
-            item,
-            tenant_id=tenant,
-            connection_id=target.connection_id,
-            entity=spec.name,
-            object=mapping.remote_ref,
-            remote_id=result.remote_id,
-            remote_status=result.status,
-            payload_hash=digest,
-        )
-        _record_status(session, target, spec, item.record_id, result.status)
-    if result.created:
-        counts.created += 1
-    else:
-        counts.updated += 1
+        self.counts.failed += 1
 
 
 def _record_status(
