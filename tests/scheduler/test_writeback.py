@@ -219,8 +219,8 @@ def test_a_changed_order_is_updated_not_created_again(
     assert report.counts.updated == 1
     last = remote.calls[-1]
     assert last.remote_id == number
-    assert "ExternalDocumentID" in last.owned
-    assert remote.orders[number]["ExternalDocumentID"] == "SO-1-REV"
+    assert "PurchaseOrderByShipToParty" in last.owned
+    assert remote.orders[number]["PurchaseOrderByShipToParty"] == "SO-1-REV"
     assert len(remote.orders) == 1
 
 
