@@ -11,8 +11,9 @@ from __future__ import annotations
 import copy
 import pathlib
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -24,7 +25,7 @@ from connectors.sdk.spec import Connector
 from core.errors import ConfigError, ConflictError, HubError, NotFoundError
 from core.model.tables import Connection, SyncJob, SyncRun, Tenant
 from core.security.secrets import REDACTED, SecretBox
-from core.security.urlguard import check_url
+from core.security.urlguard import check_host, check_url
 from core.settings import get_settings
 from core.store.scoping import scope_to_tenant
 from core.sync.runs import ACTIVE
@@ -100,11 +101,20 @@ def split_secrets(
 # ------------------------------------------------------------------ URL guard
 
 
+NETWORK_KEYWORD = "x-network"
+"""Schema keyword of a setting the connector connects to: `url` (a URL when it has a
+scheme, else a file path: the SOAP connector's `wsdl`) or `host` (a host name with its
+port in the sibling setting named by `x-port`, default 22: an SFTP server)."""
+SERVER_PATH_KEYWORD = "x-server-path"
+"""Schema keyword of a setting that may name a file on the server running the hub."""
+
+
 def config_urls(
     schema: Mapping[str, Any], config: Any, prefix: Path = ()
 ) -> Iterator[tuple[Path, str]]:
-    """(path, URL) of every setting that holds a URL: declared `format: uri`, or named
-    `*url` (also inside free-form objects such as a Singer tap's own config)."""
+    """(path, URL) of every setting that holds a URL: declared `format: uri` or
+    `x-network: url`, or named `*url` (also inside free-form objects such as a Singer
+    tap's own config)."""
     if isinstance(config, Mapping):
         props = schema.get("properties") if isinstance(schema, Mapping) else None
         for key, value in config.items():
@@ -112,7 +122,11 @@ def config_urls(
             sub = sub if isinstance(sub, Mapping) else {}
             path = (*prefix, key)
             if isinstance(value, str):
-                if str(key).lower().endswith("url") or sub.get("format") in ("uri", "iri"):
+                if (
+                    str(key).lower().endswith("url")
+                    or sub.get("format") in ("uri", "iri")
+                    or (sub.get(NETWORK_KEYWORD) == "url" and "://" in value)
+                ):
                     yield path, value
             else:
                 yield from config_urls(sub, value, path)
@@ -127,17 +141,37 @@ def config_urls(
                 yield from config_urls(items, value, (*prefix, index))
 
 
+def config_hosts(schema: Mapping[str, Any], config: Any) -> Iterator[tuple[Path, str, int]]:
+    """(path, host, port) of the top-level settings declared `x-network: host`."""
+    props = schema.get("properties") if isinstance(schema, Mapping) else None
+    if not isinstance(config, Mapping) or not isinstance(props, Mapping):
+        return
+    for key, prop in props.items():
+        host = config.get(key)
+        if isinstance(prop, Mapping) and prop.get(NETWORK_KEYWORD) == "host" and host:
+            port = config.get(str(prop.get("x-port") or "port"), 22)
+            yield (key,), str(host), port if isinstance(port, int) else 22
+
+
 def check_config_urls(
     spec: Connector, config: Mapping[str, Any], *, unresolved_ok: bool = True
 ) -> None:
-    """Refuse URLs that reach loopback, private, link-local or metadata addresses unless
-    L2C_URL_ALLOWLIST admits them (ConfigError naming the setting). When settings are
-    saved, a name this machine cannot resolve is accepted (split DNS, a host not up yet):
-    a check, a discovery and every connection vet it again."""
+    """Refuse URLs and hosts that reach loopback, private, link-local or metadata
+    addresses unless L2C_URL_ALLOWLIST admits them (ConfigError naming the setting).
+    When settings are saved, a name this machine cannot resolve is accepted (split DNS,
+    a host not up yet): a check, a discovery and every connection vet it again."""
     allowlist = get_settings().url_allowlist
-    for path, url in config_urls(spec.config_schema, config):
+    targets: list[tuple[Path, Callable[[], object]]] = [
+        (path, partial(check_url, url, allowlist=allowlist, unresolved_ok=unresolved_ok))
+        for path, url in config_urls(spec.config_schema, config)
+    ]
+    targets += [
+        (path, partial(check_host, host, port, allowlist=allowlist, unresolved_ok=unresolved_ok))
+        for path, host, port in config_hosts(spec.config_schema, config)
+    ]
+    for path, check in targets:
         try:
-            check_url(url, allowlist=allowlist, unresolved_ok=unresolved_ok)
+            check()
         except ConfigError as error:
             shown = _shown_path(path)
             raise ConfigError(
@@ -221,6 +255,27 @@ def check_server_access(connector: str, config: Mapping[str, Any], tenant_slug: 
                 "folder is set by L2C_FILES_ROOT",
                 field="config.path",
             )
+    try:
+        schema = _connector(connector).config_schema
+    except ConfigError:
+        schema = {}
+    for key, prop in (schema.get("properties") or {}).items():
+        value = config.get(key)
+        if (
+            isinstance(prop, Mapping)
+            and prop.get(SERVER_PATH_KEYWORD)
+            and isinstance(value, str)
+            and "://" not in value
+        ):
+            root = settings.tenant_files_root(tenant_slug)
+            target = pathlib.Path(value).expanduser()
+            target = (target if target.is_absolute() else root / target).resolve()
+            if not target.is_relative_to(root):
+                raise ConfigError(
+                    f"config.{key}: {value!r} is outside this tenant's files folder {root}",
+                    hint=f"give a URL, or put the file under {root} (L2C_FILES_ROOT)",
+                    field=f"config.{key}",
+                )
     if connector == "singer" and isinstance(config.get("executable"), str):
         command = config["executable"]
         if command not in settings.singer_executables:

@@ -17,7 +17,7 @@ import httpx
 
 from connectors.sdk.network import Network, guarded
 from core.errors import ConfigError
-from core.security.urlguard import Allowlist, check_host
+from core.security.urlguard import Allowlist, check_host, check_url
 from core.settings import get_settings
 from scheduler.outbox import GuardedTransport
 
@@ -47,8 +47,12 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
     raise failure
 
 
+def _vet(url: str) -> None:
+    check_url(url, allowlist=_allowlist())
+
+
 @contextlib.contextmanager
 def connector_network() -> Iterator[None]:
     """Run the body with the guarded network installed for connector code."""
-    with guarded(Network(transport=_transport, connect=_connect)):
+    with guarded(Network(transport=_transport, connect=_connect, vet=_vet)):
         yield

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import httpx
 
-__all__ = ["Network", "guarded", "http_transport", "open_socket"]
+__all__ = ["Network", "guarded", "http_transport", "open_socket", "vet_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,9 @@ class Network:
     """verify_tls -> a transport (False: no certificate check, for test systems)."""
     connect: Callable[[str, int, float], socket.socket]
     """(host, port, timeout) -> a connected socket."""
+    vet: Callable[[str], None]
+    """Raise (a ConfigError) when a URL must not be called; for clients that cannot take
+    the transport (requests-based ones such as zeep's): checked before each request."""
 
 
 _current: contextvars.ContextVar[Network | None] = contextvars.ContextVar(
@@ -62,3 +65,11 @@ def open_socket(host: str, port: int, timeout: float) -> socket.socket:
     if network is None:
         return socket.create_connection((host, port), timeout=timeout)
     return network.connect(host, port, timeout)
+
+
+def vet_url(url: str) -> None:
+    """Before calling `url` with a client that cannot use `http_transport()`: raises
+    when the hub's rules forbid it (a no-op outside the hub)."""
+    network = _current.get()
+    if network is not None:
+        network.vet(url)

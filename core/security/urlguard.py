@@ -147,14 +147,26 @@ def check_url(
     return GuardedTarget(url, scheme, host, port, addresses, allowlisted)
 
 
-def check_host(host: str, port: int, *, allowlist: Sequence[str] | Allowlist = ()) -> GuardedTarget:
-    """Vet a host and port at connect time (the transport's view: no URL around it)."""
+def check_host(
+    host: str,
+    port: int,
+    *,
+    allowlist: Sequence[str] | Allowlist = (),
+    unresolved_ok: bool = False,
+) -> GuardedTarget:
+    """Vet a host and port (a transport at connect time, or a setting that names a host
+    rather than a URL, such as an SFTP server; `unresolved_ok` as for `check_url`)."""
     rules = allowlist if isinstance(allowlist, Allowlist) else Allowlist.parse(allowlist)
     name = _normalise_name(host.strip("[]").lower())
     shown = f"{name}:{port}"
     if not name:
         raise ConfigError(f"cannot connect to {shown!r}: empty host", hint="fix the URL")
-    addresses, allowlisted = _vet(name, port, rules, shown)
+    try:
+        addresses, allowlisted = _vet(name, port, rules, shown)
+    except UnresolvedHostError:
+        if not unresolved_ok:
+            raise
+        addresses, allowlisted = (), False
     return GuardedTarget(shown, "", name, port, addresses, allowlisted)
 
 

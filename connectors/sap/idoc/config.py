@@ -55,7 +55,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["host", "username", "host_keys", "inbound_dir", "archive_dir", "error_dir"],
     "properties": {
-        "host": {"type": "string", "minLength": 1, "description": "SFTP server name or address."},
+        "host": {
+            "type": "string",
+            "minLength": 1,
+            "description": "SFTP server name or address.",
+            "x-network": "host",
+            "x-port": "port",
+        },
         "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 22},
         "username": {"type": "string", "minLength": 1, "description": "SFTP login."},
         "password": {**_SECRET, "description": "SFTP password (or use private_key)."},

@@ -26,6 +26,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "wsdl": {
             "type": "string",
             "minLength": 1,
+            "x-network": "url",
+            "x-server-path": True,
             "description": (
                 "The service's WSDL: an https URL (SOAMANAGER's 'allinone' WSDL link, "
                 "e.g. https://erp.example.com/sap/bc/srt/wsdl/.../wsdl11/allinone/"

@@ -29,6 +29,7 @@ import requests
 from zeep.transports import Transport
 
 from connectors.sdk.errors import ConfigError, TransientError
+from connectors.sdk.network import vet_url
 
 __all__ = ["DocumentRefusedError", "GuardedTransport", "retry_after", "safe_url"]
 
@@ -70,6 +71,7 @@ class GuardedTransport(Transport):
             self.refused.append(url)
             raise DocumentRefusedError(url)
         if _is_http(url):
+            vet_url(url)
             content = self._load_remote(url)
         else:
             path = _local_path(url)
@@ -130,6 +132,7 @@ class GuardedTransport(Transport):
     # ---------------------------------------------------------------- operations
 
     def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
+        vet_url(address)  # the hub's SSRF rules (requests cannot take its pinned transport)
         try:
             response: requests.Response = super().post(address, message, headers)
         except _REFUSED_BEFORE_SENDING as exc:
