@@ -71,6 +71,37 @@ def connection_add(
     console.print(f"connection [bold]{created.name}[/] ({connector}) added")
 
 
+@connection_app.command("update")
+@reports_errors
+def connection_update(
+    name: Annotated[str, typer.Argument(help="The connection to change.")],
+    config: Annotated[
+        str | None, typer.Option(help="Settings to merge in, as a JSON object (null removes).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="One setting, KEY=VALUE (repeatable).")
+    ] = None,
+    rename: Annotated[str | None, typer.Option(help="A new name.")] = None,
+) -> None:
+    """Change some settings (a JSON merge patch; secrets left out stay as they are)."""
+    from scheduler.connections import get_connection, update_connection
+
+    patch: dict = {}
+    if config:
+        try:
+            patch.update(orjson.loads(config))
+        except orjson.JSONDecodeError as error:
+            fail(f"the settings are not valid JSON: {error}")
+    patch.update(parse_assignments(set_))
+    if not patch and rename is None:
+        fail("nothing to change", hint="give --set KEY=VALUE, --config JSON or --rename")
+    with transaction() as session:
+        connection = get_connection(session, _tenant(session), name)
+        update_connection(session, connection, name=rename, config=patch or None)
+        shown = connection.name
+    console.print(f"connection [bold]{shown}[/] updated")
+
+
 @connection_app.command("list")
 @reports_errors
 def connection_list() -> None:
