@@ -56,7 +56,9 @@ class EntityType:
     keys: tuple[str, ...]
     properties: dict[str, Property]
     navigation: dict[str, NavProperty] = field(default_factory=dict)
-    plan: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    plan: tuple[frozenset[str], dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
     """How each wire property becomes a record value; built once by streams.convert."""
 
 

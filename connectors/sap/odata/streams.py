@@ -139,23 +139,39 @@ def convert(
 
 
 _UNCHANGED = frozenset({"Edm.String", "Edm.Guid", "Edm.Binary"})
-_KEEP, _SCALAR, _COMPLEX, _NAV = range(4)
+_SCALAR, _COMPLEX, _NAV = range(3)
+_READY: dict[str, type] = {
+    "Edm.Decimal": str,
+    "Edm.Int64": str,
+    "Edm.Double": str,
+    "Edm.Single": str,
+    "Edm.Boolean": bool,
+    "Edm.Int32": int,
+    "Edm.Int16": int,
+    "Edm.Byte": int,
+    "Edm.SByte": int,
+}
 
 
 def _convert(
     entity: Mapping[str, Any], entity_type: EntityType, service: Service
 ) -> dict[str, Any]:
-    plan = entity_type.plan if entity_type.plan is not None else _plan(entity_type, service)
-    record: dict[str, Any] = {}
-    for name, value in entity.items():
-        step = plan.get(name)
-        if step is None:
-            continue  # __metadata, or a property this EDMX version does not have
+    """Copy the entity, drop what the EDMX does not know (``__metadata``, unknown
+    properties) and convert only the properties that need it: the set operations run in
+    C, so a 200-property business partner costs a few dozen conversions, not 200 steps."""
+    known, special = (
+        entity_type.plan if entity_type.plan is not None else _plan(entity_type, service)
+    )
+    record = dict(entity)
+    for name in record.keys() - known:
+        del record[name]
+    for name in special.keys() & record.keys():
+        value = record[name]
+        step = special[name]
         kind = step[0]
-        if kind == _KEEP or (value is None and kind != _NAV):
-            record[name] = value
-        elif kind == _SCALAR:
-            record[name] = from_wire(value, step[1], step[2])
+        if kind == _SCALAR:
+            if value is not None and value.__class__ is not step[3]:
+                record[name] = from_wire(value, step[1], step[2])
         elif kind == _COMPLEX:
             if isinstance(value, Mapping):
                 inner = step[1]
@@ -167,8 +183,8 @@ def _convert(
         else:
             target, many = step[1], step[2]
             if isinstance(value, Mapping) and "__deferred" in value:
-                continue
-            if value is None:
+                del record[name]
+            elif value is None:
                 record[name] = [] if many else None
             elif many:
                 rows = value.get("results", []) if isinstance(value, Mapping) else value
@@ -178,18 +194,21 @@ def _convert(
     return record
 
 
-def _plan(entity_type: EntityType, service: Service) -> dict[str, Any]:
-    """Per property: keep as is, convert a scalar, convert a complex value, or recurse."""
-    plan: dict[str, Any] = {}
+def _plan(entity_type: EntityType, service: Service) -> tuple[frozenset[str], dict[str, Any]]:
+    """The properties the EDMX knows, and how to convert those that are not kept as
+    they are: a scalar, a complex value, or a navigation to recurse into."""
+    special: dict[str, Any] = {}
     for name, prop in entity_type.properties.items():
         if prop.complex_type is not None:
-            plan[name] = (_COMPLEX, service.complex_types[prop.complex_type])
-        elif prop.edm_type in _UNCHANGED:
-            plan[name] = (_KEEP,)
-        else:
-            plan[name] = (_SCALAR, prop.edm_type, prop.display_format)
+            special[name] = (_COMPLEX, service.complex_types[prop.complex_type])
+        elif prop.edm_type not in _UNCHANGED:
+            # the wire type a value already has when it needs no conversion (decimals
+            # come as text, flags as booleans); dates and times always convert
+            ready = _READY.get(prop.edm_type)
+            special[name] = (_SCALAR, prop.edm_type, prop.display_format, ready)
     for name, nav in entity_type.navigation.items():
-        plan[name] = (_NAV, service.types[nav.target], nav.many)
+        special[name] = (_NAV, service.types[nav.target], nav.many)
+    plan = (frozenset(entity_type.properties) | frozenset(entity_type.navigation), special)
     entity_type.plan = plan
     return plan
 

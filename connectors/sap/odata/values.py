@@ -8,6 +8,7 @@ in UTC. Decimal, Int64 and Double stay the wire strings: a float would lose cent
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -45,6 +46,11 @@ def from_wire(value: Any, edm_type: str, display_format: str | None = None) -> A
     if value is None:
         return None
     try:
+        if edm_type in ("Edm.DateTime", "Edm.DateTimeOffset", "Edm.Time") and isinstance(
+            value, str
+        ):
+            date_only = display_format is not None and display_format.lower() == "date"
+            return _temporal_text(value, edm_type, date_only)
         if edm_type in ("Edm.DateTime", "Edm.DateTimeOffset"):
             instant = parse_wire_datetime(value)
             if display_format is not None and display_format.lower() == "date":
@@ -63,6 +69,17 @@ def from_wire(value: Any, edm_type: str, display_format: str | None = None) -> A
             f"value {str(value)[:60]!r} is not a valid {edm_type}", code="invalid_value"
         ) from exc
     return value
+
+
+@functools.lru_cache(maxsize=65_536)
+def _temporal_text(value: str, edm_type: str, date_only: bool) -> str:
+    """The record text of a wire date/time string. Cached: a page repeats the same dates
+    (creation days, validity ends, midnight times), and parsing them is most of what a
+    conversion costs."""
+    if edm_type == "Edm.Time":
+        return _format_time(parse_edm_time(value))
+    instant = parse_wire_datetime(value)
+    return instant.date().isoformat() if date_only else iso_utc(instant)
 
 
 def parse_wire_datetime(value: Any) -> datetime:
