@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.http.deps import hub
 from core.clock import utcnow
-from core.model.tables import InboxEvent, OutboxMessage, SyncRun
+from core.model.tables import InboxEvent, OutboxMessage, SyncRun, WritebackItem
 
 router = APIRouter(tags=["health"])
 
@@ -101,6 +101,11 @@ class StoreCollector(Collector):
         lag = GaugeMetricFamily(
             "l2c_outbox_lag_seconds", "Age of the oldest undelivered outbound message"
         )
+        writeback = GaugeMetricFamily(
+            "l2c_writeback_items",
+            "Records of write-back jobs by status (failed: refused by the system)",
+            labels=["status"],
+        )
         try:
             with self.sessions() as session:
                 for status, count in session.execute(
@@ -141,6 +146,10 @@ class StoreCollector(Collector):
                     )
                 )
                 lag.add_metric([], (utcnow() - oldest).total_seconds() if oldest else 0.0)
+                for status, count in session.execute(
+                    select(WritebackItem.status, func.count()).group_by(WritebackItem.status)
+                ):
+                    writeback.add_metric([status], count)
         except Exception:  # a scrape must not fail because the database blinked
             return
-        yield from (runs, records, inbox, outbox, lag)
+        yield from (runs, records, inbox, outbox, lag, writeback)

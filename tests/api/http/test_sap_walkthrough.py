@@ -117,6 +117,7 @@ def test_sap_walkthrough(
     number = system.orders_by_po()[key][0]
     items = api.get(f"/v1/sync-jobs/{out.json()['id']}/writeback").json()["items"]
     assert [(i["status"], i["remote_id"]) for i in items] == [("written", number)]
+    assert 'l2c_writeback_items{status="written"} 1.0' in api.get("/metrics").text
     written = api.get(f"/v1/orders/{order_id}").json()
     assert written["erp_status"] is not None
     assert {"object": "sales_orders", "external_id": number} in [
