@@ -236,6 +236,8 @@ class FakeS4:
             self._cache[key] = hit
             while len(self._cache) > 16:
                 self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)  # least recently used goes first
         return hit
 
     def lookup(self, service: str, set_name: str, key: dict[str, str]) -> tuple[Rows, int, Entity]:
