@@ -59,7 +59,6 @@ __all__ = [
     "OUTBOUND_DIR",
     "OutboundMapping",
     "XrefLookup",
-    "is_outbound_ref",
     "list_outbound",
     "load_outbound",
     "load_outbound_text",
@@ -376,17 +375,6 @@ def load_outbound_text(text: str, *, name: str = "<text>") -> OutboundMapping:
             problems_from_validation(exc, skip=frozenset(), known=frozenset()), source=name
         ) from None
     return _Compiler(spec, name).compile()
-
-
-def is_outbound_ref(ref: str) -> bool:
-    """Whether `ref` names a built-in outbound mapping or an outbound mapping file."""
-    if _NAME.fullmatch(ref):
-        return True
-    path = FilePath(ref)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
-        return re.search(r"(?m)^kind:\s*outbound\s*$", head) is not None
-    return False
 
 
 def list_outbound() -> list[str]:

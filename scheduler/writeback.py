@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.sdk import errors as connector_errors
@@ -364,11 +363,3 @@ class _XrefCache:
 
     def __call__(self, name: str, canonical: Any) -> str | None:
         return self.found.get((name, str(canonical)))
-
-
-def writeback_jobs_of(session: Session, tenant_id: uuid.UUID) -> list[SyncJob]:
-    return list(
-        session.scalars(
-            select(SyncJob).where(SyncJob.tenant_id == tenant_id, SyncJob.kind == "writeback")
-        )
-    )

@@ -7,6 +7,7 @@ the spreadsheet number 1.0 matches the key '1'.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -103,6 +104,29 @@ def memoised(fn: Fn) -> Fn:
     return cached
 
 
+def aliased_code(
+    table: dict[str, str],
+    valid: Callable[[str], bool],
+    *,
+    what: str,
+    error_code: str,
+    norm: Callable[[str], str] | None = None,
+) -> Fn:
+    """A code-list normaliser: text normalised (`norm`, by default trimmed, upper-cased,
+    half-width), aliases looked up, the result checked. Shared by `currency` (ISO 4217)
+    and `country` (ISO 3166-1); `what` names the code list in the error."""
+    spell = norm or _norm
+
+    def normalise(value: Any) -> str:
+        code = spell(as_text(value))
+        code = table.get(code, code)
+        if not valid(code):
+            raise DataError(f"cannot read {describe(value)} as {what}", code=error_code)
+        return code
+
+    return memoised(normalise)
+
+
 def _normalised_keys(value: Any) -> Any:
     if isinstance(value, dict):
         return {_norm(as_key(k)): v for k, v in value.items()}
@@ -145,19 +169,12 @@ class CurrencyArgs(Args):
 @register("currency", args=CurrencyArgs)
 def currency(args: CurrencyArgs, _: Context) -> Fn:
     """ISO 4217 code: trims, upper-cases, reads RMB/人民币 as CNY and US$ as USD; {map} first."""
-    table = CURRENCY_ALIASES | args.map
-
-    def normalise(value: Any) -> str:
-        code = _norm(as_text(value))
-        code = table.get(code, code)
-        if not _is_iso_4217(code):
-            raise DataError(
-                f"cannot read {describe(value)} as an ISO 4217 currency code",
-                code="invalid_currency",
-            )
-        return code
-
-    return memoised(normalise)
+    return aliased_code(
+        CURRENCY_ALIASES | args.map,
+        _is_iso_4217,
+        what="an ISO 4217 currency code",
+        error_code="invalid_currency",
+    )
 
 
 _UNITS = {

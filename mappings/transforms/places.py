@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator
 
 from core.errors import DataError
-from mappings.transforms.codes import memoised
+from mappings.transforms.codes import aliased_code, memoised
 from mappings.transforms.registry import Args, Context, Fn, as_key, as_text, describe, register
 
 # GB/T 2260 code, ISO 3166-2:CN code, full name, short name, English/pinyin names
@@ -246,16 +246,10 @@ class CountryArgs(Args):
 @register("country", args=CountryArgs)
 def country(args: CountryArgs, _: Context) -> Fn:
     """ISO 3166-1 alpha-2 code: upper-cased; reads CHN/中国 as CN and 香港 as HK; {map} first."""
-    table = COUNTRY_ALIASES | args.map
-
-    def normalise(value: Any) -> str:
-        code = _norm(as_text(value))
-        code = table.get(code, code)
-        if not _is_alpha2(code):
-            raise DataError(
-                f"cannot read {describe(value)} as an ISO 3166-1 country code",
-                code="invalid_country",
-            )
-        return code
-
-    return memoised(normalise)
+    return aliased_code(
+        COUNTRY_ALIASES | args.map,
+        _is_alpha2,
+        what="an ISO 3166-1 country code",
+        error_code="invalid_country",
+        norm=_norm,
+    )
