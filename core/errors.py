@@ -5,7 +5,8 @@
     ├── TransientError   timeouts, lost connections, locks; retry later
     ├── DataError        one record is bad; quarantine it and go on
     ├── NotFoundError    the named thing does not exist (in this tenant)
-    └── ConflictError    the operation clashes with current state (e.g. a run in progress)
+    ├── ConflictError    the operation clashes with current state (e.g. a run in progress)
+    └── ForbiddenError   the acting user may not do this (e.g. claim from a pool they are not in)
 
 Anything else is a bug: fail loudly. HTTP and the CLI each map these once.
 """
@@ -63,3 +64,9 @@ class NotFoundError(HubError):
 
 class ConflictError(HubError):
     category = "conflict"
+
+
+class ForbiddenError(HubError):
+    """The acting user lacks the role the operation needs; the hint names who may."""
+
+    category = "forbidden"

@@ -20,7 +20,14 @@ from core.errors import DataError, HubError, TransientError
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://l2c-hub.dev/problems/"
-STATUS_OF = {"config": 422, "data": 422, "not_found": 404, "conflict": 409, "transient": 503}
+STATUS_OF = {
+    "config": 422,
+    "data": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "transient": 503,
+    "forbidden": 403,
+}
 TITLES = {
     400: "Bad request",
     401: "Authentication required",

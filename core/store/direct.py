@@ -24,15 +24,17 @@ from core.clock import utcnow
 from core.errors import ConflictError, DataError, NotFoundError
 from core.ids import new_id
 from core.model.entities import EntitySpec
-from core.model.tables import Connection, RecordChange, table_of
+from core.model.tables import Connection, ExternalRef, RecordChange, table_of
 from core.store.bulk import bulk_writer
 from core.store.outbox import enqueue_since, watermark
+from core.store.owners import adopt_owners
 from core.store.records import load_children, read_record
 from core.store.tables import CHILD_PARENT_COLUMN, RECORD_TABLES, data_columns, table_for
 from core.store.upsert import ts_key
 
 _CHANGES = table_of(RecordChange)
 _CONNECTION = table_of(Connection)
+_XREF = table_of(ExternalRef)
 _LABELS = {table.name: name for name, table in RECORD_TABLES.items()} | {"user_account": "user"}
 
 
@@ -83,6 +85,8 @@ def create_record(
     _log(session, tenant_id, spec, record_id, "insert", {}, now)
     if mark is not None:
         enqueue_since(session, tenant_id, mark, now=now)
+    if spec.name == "lead" and row.get("owner_id") is not None:
+        adopt_owners(session, tenant_id, [(record_id, row["owner_id"])], None, now)
     return read_written(session, tenant_id, spec, record_id)
 
 
@@ -96,13 +100,16 @@ def patch_record(
     *,
     now: datetime | None = None,
     connection_id: uuid.UUID | None = None,
+    via_ownership: bool = False,
 ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """Change some fields of a record; return it and the `{field: [old, new]}` applied.
 
     Child lists (order lines) are replaced as a whole. Changing nothing writes nothing.
     `connection_id` writes on behalf of a connection (the write-back recording what the
     system answered): it may change the fields it owns, and the change log names it, so
-    the change is not sent back to it.
+    the change is not sent back to it. A lead's new owner is handed to the ownership
+    service (pool, recycle deadline, audit) unless that service is the writer
+    (`via_ownership`).
     """
     now = now or utcnow()
     changes = in_schema_order(spec, changes)
@@ -152,7 +159,65 @@ def patch_record(
     _log(session, tenant_id, spec, record_id, "update", diff, now, connection_id)
     if mark is not None:
         enqueue_since(session, tenant_id, mark, now=now)
+    if spec.name == "lead" and "owner_id" in diff and not via_ownership:
+        adopt_owners(session, tenant_id, [(record_id, diff["owner_id"][1])], connection_id, now)
     return read_written(session, tenant_id, spec, record_id), diff
+
+
+# ---------------------------------------------------------------------------- delete
+def delete_record(
+    session: Session,
+    tenant_id: uuid.UUID,
+    spec: EntitySpec,
+    record_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+) -> dict[str, list[Any]]:
+    """Delete a record, its child lines and the external refs still pointing at it; log a
+    `delete` change holding `{field: [old, None]}` for every valued field (the log keeps
+    the record's last state, since no current row is left to undo diffs from). Returns
+    that diff. Rows of other tables that refer to it follow their foreign keys' rules;
+    a later sync of one of its former external ids creates a new record."""
+    now = now or utcnow()
+    bulk_writer(session).lock_tenant(str(tenant_id))
+    mark = watermark(session, tenant_id)
+    row = _load_row(session, tenant_id, spec, record_id)
+    diff = {name: [row.get(name), None] for name in spec.fields if row.get(name) not in (None, [])}
+    for child in spec.children.values():
+        lines = table_for(child)
+        parent = lines.c[CHILD_PARENT_COLUMN[child.name]]
+        session.execute(lines.delete().where(lines.c.tenant_id == tenant_id, parent == record_id))
+    session.execute(
+        _XREF.delete().where(
+            _XREF.c.tenant_id == tenant_id,
+            _XREF.c.entity == spec.name,
+            _XREF.c.entity_id == record_id,
+        )
+    )
+    table = table_for(spec)
+    session.execute(table.delete().where(table.c.tenant_id == tenant_id, table.c.id == record_id))
+    _log(session, tenant_id, spec, record_id, "delete", diff, now)
+    if mark is not None:
+        enqueue_since(session, tenant_id, mark, now=now)
+    return diff
+
+
+def log_event(
+    session: Session,
+    tenant_id: uuid.UUID,
+    spec: EntitySpec,
+    record_id: uuid.UUID,
+    op: str,
+    data: Mapping[str, Any],
+    now: datetime,
+) -> None:
+    """Append a change-log row that is an event about a record, not a change of it (e.g.
+    `lead.remind`), and fan it out to subscriptions like any change."""
+    bulk_writer(session).lock_tenant(str(tenant_id))
+    mark = watermark(session, tenant_id)
+    _log(session, tenant_id, spec, record_id, op, data, now)
+    if mark is not None:
+        enqueue_since(session, tenant_id, mark, now=now)
 
 
 def _load_row(

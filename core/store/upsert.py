@@ -38,6 +38,7 @@ from core.model.entities import EntitySpec
 from core.model.tables import ExternalRef, RecordChange, table_of
 from core.store.bulk import Const, FanOut, Row, StageColumn, bulk_writer, fan_out
 from core.store.outbox import enqueue_since, watermark
+from core.store.owners import adopt_owners
 from core.store.tables import CHILD_PARENT_COLUMN, META_COLUMNS, data_columns, table_for
 from core.store.xref import Link, batches, load_links, member_of
 
@@ -247,6 +248,8 @@ def upsert_batch(
     _place_fresh(session, ctx, spec, table, object_, fresh, owns, match, batch, outcome)
     _merge_known(session, ctx, spec, table, known, owns, batch, outcome)
     _write(session, ctx, spec, table, object_, batch)
+    if spec.name == "lead":
+        adopt_owners(session, ctx.tenant_id, _lead_owners(batch), ctx.connection_id, ctx.now)
     if mark is not None:
         enqueue_since(session, ctx.tenant_id, mark, now=ctx.now)
     outcome.inserted += len(batch.inserts)
@@ -256,6 +259,19 @@ def upsert_batch(
 
 
 # ---------------------------------------------------------------------------- first sight
+def _lead_owners(batch: _Batch) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
+    """Leads this batch created with an owner or whose owner it changed."""
+    owners = [
+        (p.id, owner)
+        for p in batch.inserts
+        if (owner := (p.row if p.merged else p.item.values).get("owner_id")) is not None
+    ]
+    owners += [
+        (rid, ch["owner_id"][1]) for rid, ch in batch.update_changes.items() if "owner_id" in ch
+    ]
+    return owners
+
+
 def _newest_per_external_id(items: Sequence[Incoming]) -> dict[str, Incoming]:
     """Duplicates within a batch: the newest source version wins; without timestamps the
     last one does (arrival order)."""
