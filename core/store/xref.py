@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, any_, bindparam, select, tuple_
+from sqlalchemy import ColumnElement, any_, bindparam, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -111,3 +111,29 @@ def resolve(
         for entity, object_, external_id, entity_id in rows:
             resolved[(entity, object_, external_id)] = entity_id
     return resolved
+
+
+def repoint(
+    session: Session,
+    tenant_id: uuid.UUID,
+    entity: str,
+    from_id: uuid.UUID,
+    to_id: uuid.UUID,
+    now: datetime,
+) -> int:
+    """Point every external ref of one record at another (a merge): later syncs of the
+    old record's external ids then update the survivor. Returns how many moved.
+
+    The key (connection, entity, object, external id) does not change, so this cannot
+    clash with the survivor's own refs; the content hash stays, so re-reading an
+    unchanged source record still writes nothing."""
+    result = session.execute(
+        update(_xref)
+        .where(
+            _xref.c.tenant_id == tenant_id,
+            _xref.c.entity == entity,
+            _xref.c.entity_id == from_id,
+        )
+        .values(entity_id=to_id, updated_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

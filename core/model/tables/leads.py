@@ -136,7 +136,8 @@ class LeadOwnershipEvent(IdMixin, BulkTenantMixin, Base):
         Index(None, "tenant_id", "to_owner", "action", "at"),
     )
 
-    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"))
+    lead_id: Mapped[uuid.UUID]
+    """No foreign key: the audit outlives a lead merged away (and its claims still count)."""
     action: Mapped[str] = mapped_column(String(16))
     """deposit, claim, return, assign, transfer, release, recycle, route, convert, merge."""
     via: Mapped[str] = mapped_column(String(16))
@@ -299,7 +300,10 @@ class LeadMerge(IdMixin, BulkTenantMixin, Base):
     with the fields the survivor took from it and the match that justified the merge."""
 
     __tablename__ = "lead_merge"
-    __table_args__ = (Index(None, "tenant_id", "survivor_id"),)
+    __table_args__ = (
+        Index(None, "tenant_id", "survivor_id"),
+        Index(None, "tenant_id", "merged_id"),
+    )
 
     survivor_id: Mapped[uuid.UUID]
     merged_id: Mapped[uuid.UUID]

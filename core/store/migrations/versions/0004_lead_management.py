@@ -36,6 +36,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('lead_merge', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_lead_merge_tenant_id_survivor_id'), ['tenant_id', 'survivor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_lead_merge_tenant_id_merged_id'), ['tenant_id', 'merged_id'], unique=False)
 
     op.create_table('lead_pool',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -167,7 +168,6 @@ def upgrade() -> None:
     sa.Column('note', sa.String(length=500), nullable=True),
     sa.Column('recycle_at', core.model.tables.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('at', core.model.tables.base.UtcDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], name=op.f('fk_lead_ownership_event_lead_id_lead'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lead_ownership_event'))
     )
     with op.batch_alter_table('lead_ownership_event', schema=None) as batch_op:
@@ -293,6 +293,7 @@ def downgrade() -> None:
     op.drop_table('lead_pool')
     with op.batch_alter_table('lead_merge', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_lead_merge_tenant_id_survivor_id'))
+        batch_op.drop_index(batch_op.f('ix_lead_merge_tenant_id_merged_id'))
 
     op.drop_table('lead_merge')
     # ### end Alembic commands ###
