@@ -46,6 +46,7 @@ from sqlalchemy import ColumnElement, case, delete, exists, func, or_, select, t
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from core.errors import DataError
 from core.ids import new_id
 from core.model.tables import AccountRfm, AccountSegmentChange, Order, RecordChange, table_of
 from core.model.tables.base import ExactDecimal
@@ -210,6 +211,13 @@ def recompute(
     those of the last run. Never commits.
     """
     as_of = as_of or utcnow().date()
+    if as_of.year < 1900:
+        raise DataError(
+            f"as_of: {as_of.isoformat()} is before 1900",
+            field="as_of",
+            code="out_of_range",
+            hint="give the date the scores are as of, e.g. today",
+        )
     settings, version = documents.get(session, tenant_id, "rfm")
     state, _ = documents.get(session, tenant_id, "rfm_state")
     window_start = as_of - timedelta(days=settings.window_days - 1)
