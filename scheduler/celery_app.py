@@ -149,6 +149,16 @@ def build_config(core: CoreSettings, sched: SchedulerSettings) -> dict[str, Any]
                 "schedule": sched.housekeeping_interval,
                 "options": {"expires": sched.housekeeping_interval},
             },
+            # lead management (scheduler/lead_tasks.py); each expires after its interval
+            **{
+                name: {"task": name, "schedule": every, "options": {"expires": every}}
+                for name, every in (
+                    ("l2c.leads.route", sched.lead_route_interval),
+                    ("l2c.leads.recycle", sched.lead_recycle_interval),
+                    ("l2c.leads.rescore", sched.lead_rescore_interval),
+                    ("l2c.leads.rfm", sched.rfm_interval),
+                )
+            },
         },
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
@@ -169,7 +179,9 @@ def make_app(
     sched = sched or get_scheduler_settings()
     # kombu reads the polling interval from the transport class (see the module doc).
     kombu_sqla.Transport.polling_interval = sched.broker_polling_interval
-    celery = Celery("l2c", include=["scheduler.tasks"], set_as_current=default)
+    celery = Celery(
+        "l2c", include=["scheduler.tasks", "scheduler.lead_tasks"], set_as_current=default
+    )
     celery.conf.update(build_config(core, sched))
     if default:
         celery.set_default()

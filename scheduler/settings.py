@@ -64,6 +64,42 @@ class SchedulerSettings(BaseSettings):
         description="Seconds `l2c serve` gives its children to stop before killing them.",
     )
 
+    lead_route_interval: float = Field(
+        default=60.0, ge=5, le=86400, description="Seconds between two routings of new leads."
+    )
+    lead_recycle_interval: float = Field(
+        default=300.0,
+        ge=5,
+        le=86400,
+        description="Seconds between two passes that recycle overdue leads and remind owners.",
+    )
+    lead_rescore_interval: float = Field(
+        default=900.0,
+        ge=30,
+        le=86400,
+        description="Seconds between two rescoring passes (leads never scored, changed or "
+        "touched since their score, or scored longer ago than L2C_LEAD_RESCORE_MAX_AGE).",
+    )
+    lead_rescore_max_age: float = Field(
+        default=86400.0,
+        ge=600,
+        description="Seconds a lead's score may age before it is rescored anyway (daily).",
+    )
+    rfm_interval: float = Field(
+        default=900.0,
+        ge=30,
+        le=86400,
+        description="Seconds between two RFM checks; RFM is recomputed when orders or the "
+        "`rfm` settings changed, or the date moved on.",
+    )
+    lead_batch_size: int = Field(
+        default=1000,
+        ge=10,
+        le=100_000,
+        description="Leads one transaction of a scheduled lead task handles (routing, recycle, "
+        "reminders); rescoring uses five times as many.",
+    )
+
     @model_validator(mode="after")
     def _visibility_outlasts_tasks(self) -> SchedulerSettings:
         longest = max(self.run_time_limit, self.task_time_limit)

@@ -8,6 +8,7 @@ from api.cli import (
     admin,
     apikeys,
     demo,
+    leads,
     mapping,
     quarantine,
     service,
@@ -33,6 +34,7 @@ app.add_typer(mapping.app, name="mapping")
 app.add_typer(singer.app, name="singer")
 app.add_typer(apikeys.app, name="apikey")
 app.add_typer(writeback.app, name="writeback")
+leads.register(app)  # user, pool, setting, lead, routing, leads, scoring, rfm
 service.register(app)
 
 if __name__ == "__main__":

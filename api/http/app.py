@@ -21,6 +21,7 @@ from api.http.webhook_push import WebhookFastPath
 from core.logs import configure_logging
 from core.settings import CoreSettings, get_settings
 from core.store.engine import make_engine, make_session_factory
+from scheduler.lead_metrics import LeadCollector
 
 V1_ROUTERS = (
     "connectors",
@@ -33,6 +34,16 @@ V1_ROUTERS = (
     "subscriptions",
     "dead_letters",
     "webhooks",
+    # lead management (issue 5)
+    "users",
+    "lead_pools",
+    "lead_ownership",
+    "touchpoints",
+    "routing",
+    "sales_settings",
+    "lead_scores",
+    "lead_conversion",
+    "rfm",
 )
 """Modules of api.http.routers that define `router` (an APIRouter) for /v1."""
 
@@ -70,17 +81,19 @@ def create_app(
         configure_logging(settings, quiet=("uvicorn.access",))
     engine = make_engine(settings.resolved_database_url())
     state = Hub(settings, engine, make_session_factory(engine))
-    collector = StoreCollector(state.sessions)
+    collectors = (StoreCollector(state.sessions), LeadCollector(state.sessions))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        with contextlib.suppress(ValueError):  # already registered: a nested lifespan
-            REGISTRY.register(collector)
+        for collector in collectors:
+            with contextlib.suppress(ValueError):  # already registered: a nested lifespan
+                REGISTRY.register(collector)
         try:
             yield
         finally:
-            with contextlib.suppress(KeyError):
-                REGISTRY.unregister(collector)
+            for collector in collectors:
+                with contextlib.suppress(KeyError):
+                    REGISTRY.unregister(collector)
             engine.dispose()
 
     app = FastAPI(

@@ -87,6 +87,10 @@ def test_the_beat_sends_a_tick_and_housekeeping_from_a_fixed_schedule() -> None:
     assert {e["task"]: e["schedule"] for e in schedule.values()} == {
         "l2c.tick": 3,
         "l2c.housekeeping": 90,
+        "l2c.leads.route": 60.0,
+        "l2c.leads.recycle": 300.0,
+        "l2c.leads.rescore": 900.0,
+        "l2c.leads.rfm": 900.0,
     }
     assert all(e["options"]["expires"] < conf["visibility_timeout"] for e in schedule.values())
     assert conf["beat_scheduler"] == "celery.beat:Scheduler"  # no schedule file to persist

@@ -185,6 +185,7 @@ class Touchpoint(IdMixin, BulkTenantMixin, Base):
     __table_args__ = (
         Index(None, "tenant_id", "lead_id", "occurred_at"),
         Index(None, "tenant_id", "account_id"),
+        Index(None, "tenant_id", "created_at"),
         UniqueConstraint("tenant_id", "source", "external_id"),
     )
 

@@ -105,6 +105,12 @@ class _Current:
     row: dict[str, Any] | None = field(default=None)
 
 
+def _still_open() -> Any:
+    """Leads whose ownership still runs: a converted or disqualified lead keeps its last
+    owner (history) but no longer counts toward caps, recycles or reminders."""
+    return func.coalesce(LEAD.c.status, "new").not_in(tuple(sorted(CLOSED_STATUSES)))
+
+
 def _lock(session: Session, tenant_id: uuid.UUID) -> None:
     bulk_writer(session).lock_tenant(str(tenant_id))
 
@@ -382,8 +388,10 @@ def _check_claim(
             )
     if rules.wip_cap is not None:
         held = session.execute(
-            select(func.count()).where(
-                ASSIGNMENT.c.tenant_id == tenant_id, ASSIGNMENT.c.owner_id == user.id
+            select(func.count())
+            .select_from(ASSIGNMENT.join(LEAD, LEAD.c.id == ASSIGNMENT.c.lead_id))
+            .where(
+                ASSIGNMENT.c.tenant_id == tenant_id, ASSIGNMENT.c.owner_id == user.id, _still_open()
             )
         ).scalar_one()
         if held >= rules.wip_cap:
@@ -668,10 +676,12 @@ def recycle_due(
             ASSIGNMENT.c.followup_due,
             ASSIGNMENT.c.convert_due,
         )
+        .select_from(ASSIGNMENT.join(LEAD, LEAD.c.id == ASSIGNMENT.c.lead_id))
         .where(
             ASSIGNMENT.c.tenant_id == tenant_id,
             ASSIGNMENT.c.owner_id.is_not(None),
             ASSIGNMENT.c.recycle_at <= now,
+            _still_open(),
         )
         .order_by(ASSIGNMENT.c.recycle_at, ASSIGNMENT.c.lead_id)
         .limit(limit)
@@ -699,7 +709,9 @@ def remind_due(
     _lock(session, tenant_id)
     due = session.execute(
         select(ASSIGNMENT.c.lead_id, ASSIGNMENT.c.owner_id, ASSIGNMENT.c.recycle_at)
+        .select_from(ASSIGNMENT.join(LEAD, LEAD.c.id == ASSIGNMENT.c.lead_id))
         .where(
+            _still_open(),
             ASSIGNMENT.c.tenant_id == tenant_id,
             ASSIGNMENT.c.owner_id.is_not(None),
             ASSIGNMENT.c.remind_at <= now,

@@ -26,6 +26,7 @@ from core.sales.leads import ownership, pools
 from core.store.bulk import bulk_writer
 
 ROUTING = table_of(LeadRouting)
+ASSIGNMENT = pools.ASSIGNMENT
 LEAD = ownership.LEAD
 ATTRIBUTES = (
     "company",
@@ -67,6 +68,9 @@ def _pending(
     )
     if lead_ids is not None:
         query = query.where(LEAD.c.id.in_(lead_ids))
+    else:  # leads someone placed already (deposit, claim, an owner from sync) keep their place
+        placed = select(ASSIGNMENT.c.lead_id).where(ASSIGNMENT.c.tenant_id == tenant_id)
+        query = query.where(LEAD.c.id.not_in(placed))
     return [
         routing.LeadFacts(str(r.id), {a: getattr(r, a) for a in ATTRIBUTES})
         for r in session.execute(query)
@@ -137,8 +141,11 @@ def simulate(
 
 
 def _pool_ids(session: Session, tenant_id: uuid.UUID, names: set[str]) -> dict[str, uuid.UUID]:
-    found: dict[str, uuid.UUID] = {}
-    for name in sorted(names):
+    """Pool ids by name; the catch-all's pool is created on first use (a fresh tenant
+    routes to it from day one), any other missing pool is a configuration error."""
+    catch_all = pools.default_pool(session, tenant_id)
+    found: dict[str, uuid.UUID] = {catch_all.name: catch_all.id}
+    for name in sorted(names - found.keys()):
         pool = pools.pool_by_name(session, tenant_id, name)
         if pool is None:
             raise ConfigError(
