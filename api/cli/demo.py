@@ -111,6 +111,8 @@ def demo(
     shutil.copy2(_bundled() / "day2" / "customers_day2.csv", folder / "customers_day2.csv")
     print_report(_run())
     _summary(sample)
+    _step("4. Lead management: a month of pools, routing, claims, returns and recycling")
+    _leads()
     key = _admin_key()
     console.print(
         Panel.fit(
@@ -127,7 +129,7 @@ def demo(
         from api.cli.service import serve
 
         _step(
-            f"4. Serving the API on http://127.0.0.1:{port}, a worker and the beat (Ctrl-C stops)"
+            f"5. Serving the API on http://127.0.0.1:{port}, a worker and the beat (Ctrl-C stops)"
         )
         serve(host="127.0.0.1", port=port, workers_in_process=True, concurrency=None)
 
@@ -242,6 +244,94 @@ def _summary(sample: Path) -> None:
             "  l2c singer tap --entities account | head -3\n"
             "Add your own: l2c connection add / l2c job add / l2c sync run (see README.md)",
             title="next",
+            border_style="green",
+        )
+    )
+
+
+def _leads() -> None:
+    """Play the lead story (scheduler/lead_demo.py) and show what it left behind."""
+    from core.model.tables import LeadScore, table_of
+    from core.sales import customer_value
+    from core.sales.leads import ownership, pools
+    from core.store.tenants import get_tenant
+    from scheduler import lead_demo
+
+    with transaction() as session:
+        tenant = get_tenant(session, settings().tenant)
+        story = lead_demo.seed(session, tenant.id)
+        stats = pools.pool_stats(session, tenant.id)
+        table = Table("pool", "unowned", "owned", "claim budget", "deadlines", title="Lead pools")
+        for pool in pools.list_pools(session, tenant.id):
+            held = stats.get(pool.id, pools.PoolStats(0, 0))
+            d = pool.rules.deadlines
+            table.add_row(
+                pool.name,
+                str(held.unowned),
+                str(held.owned),
+                f"{pool.rules.claim_budget}/{pool.rules.budget_period}",
+                f"follow up {d.followup_days}d, convert {d.convert_days}d",
+            )
+        console.print(table)
+        refused = Table("refused", title="What the rules refused (409 in the API)")
+        for line in story.refused:
+            refused.add_row(line)
+        console.print(refused)
+        console.print(
+            f"recycled today: {story.recycled} leads nobody followed up; "
+            f"reminders sent: {story.reminded}; converted: {story.converted}"
+        )
+        returned = session.scalar(
+            select(ownership.EVENT.c.lead_id)
+            .where(ownership.EVENT.c.tenant_id == tenant.id, ownership.EVENT.c.action == "return")
+            .limit(1)
+        )
+        if returned is not None:
+            history = Table(
+                "when", "action", "via", "reason", title=f"Ownership of lead {returned}"
+            )
+            for event in reversed(ownership.history(session, tenant.id, returned)):
+                history.add_row(
+                    f"{event.at:%Y-%m-%d %H:%M}", event.action, event.via, event.reason_code or ""
+                )
+            console.print(history)
+        SCORE = table_of(LeadScore)  # noqa: N806
+        scores = Table("lead", "grade", "fit %", "behaviour", "PLS %", title="Top scored leads")
+        rows = session.execute(
+            select(
+                SCORE.c.lead_id,
+                SCORE.c.grade,
+                SCORE.c.attribute_percent,
+                SCORE.c.behaviour_points,
+                SCORE.c.pls_probability,
+            )
+            .where(SCORE.c.tenant_id == tenant.id)
+            .order_by(SCORE.c.grade, SCORE.c.behaviour_points.desc())
+            .limit(5)
+        ).all()
+        for lead_id, grade, fit, points, pls in rows:
+            scores.add_row(str(lead_id), grade, str(fit), str(points), str(pls or ""))
+        console.print(scores)
+        if story.ml_reason:
+            console.print(f"ML probability not shown: {story.ml_reason} (the minimum-sample rule)")
+        segments = Table(
+            "segment",
+            "accounts",
+            "monetary",
+            title=f"RFM segments of the accounts, as of {story.rfm_as_of}",
+        )
+        for seg in customer_value.segments(session, tenant.id):
+            if seg.accounts:
+                segments.add_row(str(seg.segment), str(seg.accounts), f"{seg.monetary:,.2f}")
+        console.print(segments)
+    console.print(
+        Panel.fit(
+            "  l2c pool list                      pools with unowned / owned counts\n"
+            "  l2c lead ownership LEAD_ID         who had it, why it moved, its deadline\n"
+            "  l2c lead score LEAD_ID             the score explained, rule by rule\n"
+            "  l2c rfm segments                   accounts per RFM segment\n"
+            "  l2c leads recycle / remind         run today's scheduled work now",
+            title="leads",
             border_style="green",
         )
     )
