@@ -105,8 +105,44 @@ def _run(
     if teams is None:
         teams = documents.get(session, tenant_id, "teams")[0].root
     facts = _pending(session, tenant_id, lead_ids, limit)
+    teams = _with_user_status(session, tenant_id, teams)
     run = routing.simulate(ladder, facts, _state(session, tenant_id), teams=teams, on=now.date())
     return run, version
+
+
+def _with_user_status(
+    session: Session, tenant_id: uuid.UUID, teams: Sequence[routing.Team]
+) -> list[routing.Team]:
+    """Teams whose members are inactive when their user is (deactivating a user in the
+    hub stops routing to them without editing every team), or unknown to the tenant."""
+    ids = {m.user_id for t in teams for m in t.members}
+    known = {
+        str(u): active
+        for u, active in session.execute(
+            select(pools.USER.c.id, pools.USER.c.active).where(
+                pools.USER.c.tenant_id == tenant_id,
+                pools.USER.c.id.in_([_uuid_or_none(i) for i in ids if _uuid_or_none(i)]),
+            )
+        )
+    }
+    return [
+        t.model_copy(
+            update={
+                "members": tuple(
+                    m if known.get(m.user_id, False) else m.model_copy(update={"active": False})
+                    for m in t.members
+                )
+            }
+        )
+        for t in teams
+    ]
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 def _report(run: routing.RoutingRun, ladder: routing.RoutingLadder, version: int) -> RoutingReport:
