@@ -66,12 +66,14 @@ class PoolRules(_Strict):
     claim_budget: int | None = Field(
         default=20,
         ge=0,
+        le=1_000_000,
         description="Claims one rep may make from this pool per period; null = no limit.",
     )
     budget_period: Literal["day", "week", "month"] = "week"
     wip_cap: int | None = Field(
         default=50,
         ge=0,
+        le=1_000_000,
         description="Open leads (any pool) a rep may own before claims are refused; null = none.",
     )
     cooldown_days: int = Field(

@@ -30,6 +30,7 @@ from core.model.tables import (
     InboxEvent,
     Invoice,
     Lead,
+    LeadPool,
     MappingDocument,
     Opportunity,
     Order,
@@ -43,6 +44,7 @@ from core.model.tables import (
     SyncJob,
     SyncRun,
     Tenant,
+    User,
 )
 from tests.api.http.support import Caller, make_caller
 
@@ -99,7 +101,9 @@ def build_world(sessions: sessionmaker[Session], tenant: Tenant) -> dict[str, An
             payload_hash=b"\1" * 16,
         )
         sub = Subscription(tenant_id=t, name="hook", url="https://example.com/h", secret=b"x")
-        s.add_all([run, quarantined, sub])
+        user = User(tenant_id=t, email="rep@a.example.cn", name="李四")
+        pool = LeadPool(tenant_id=t, name="East", rules={})
+        s.add_all([run, quarantined, sub, user, pool])
         s.flush()
         change = RecordChange(
             tenant_id=t, entity="account", entity_id=account.id, op="insert", changes={}
@@ -128,6 +132,8 @@ def build_world(sessions: sessionmaker[Session], tenant: Tenant) -> dict[str, An
             "runs": run.id,
             "quarantine": quarantined.id,
             "subscriptions": sub.id,
+            "users": user.id,
+            "lead-pools": pool.id,
             "dead-letters": dead.id,
             "webhooks": conn.id,
             "events": event.id,
@@ -205,8 +211,8 @@ def test_other_tenants_ids_answer_404_and_change_nothing(
         tried = []
         for path, item in spec["paths"].items():
             params = PARAM.findall(path)
-            if not params or path.startswith("/v1/connectors"):
-                continue  # the connector catalog is global and read-only
+            if not params or path.startswith(("/v1/connectors", "/v1/sales-settings")):
+                continue  # the connector catalog is global; settings are each tenant's own
             for method, operation in item.items():
                 if method not in {"get", "post", "put", "patch", "delete"}:
                     continue
