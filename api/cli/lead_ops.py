@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
 
 from api.cli.context import console, fail, reports_errors, sessions, transaction
 from api.cli.leads import (
@@ -158,17 +159,33 @@ def deposit(
 @reports_errors
 def show_ownership(lead: LeadArg) -> None:
     """Where a lead is, its deadlines, and every owner change (newest first)."""
-    from core.sales.leads import ownership
+    from core.sales.leads import ownership, pools
 
     with transaction() as session:
         tenant = tenant_id(session)
         lead_id = parse_id(lead, "lead", "lead")
         view = ownership.get_assignment(session, tenant, lead_id)
         events = ownership.history(session, tenant, lead_id)
+        users = dict(
+            session.execute(
+                select(pools.USER.c.id, pools.USER.c.name).where(pools.USER.c.tenant_id == tenant)
+            ).all()
+        )
+        pool_names = {p.id: p.name for p in pools.list_pools(session, tenant)}
+
+    def who(user: uuid.UUID | None) -> str:
+        return "" if user is None else users.get(user, short(user))
+
+    def actor_name(actor: str) -> str:
+        try:
+            return who(uuid.UUID(actor))
+        except ValueError:
+            return actor
+
     facts = Table("", "")
     for label, value in (
-        ("pool", short(view.pool_id)),
-        ("owner", short(view.owner_id)),
+        ("pool", pool_names.get(view.pool_id, short(view.pool_id)) if view.pool_id else ""),
+        ("owner", who(view.owner_id)),
         ("owned since", when(view.owned_since)),
         ("follow-up due", when(view.followup_due)),
         ("convert due", when(view.convert_due)),
@@ -185,9 +202,9 @@ def show_ownership(lead: LeadArg) -> None:
             when(e.at),
             e.action,
             e.via,
-            e.actor,
-            short(e.from_owner),
-            short(e.to_owner),
+            actor_name(e.actor),
+            who(e.from_owner),
+            who(e.to_owner),
             e.reason_code or "",
             e.note or "",
         )
