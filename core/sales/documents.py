@@ -158,10 +158,10 @@ def parse(name: str, raw: Any) -> BaseModel:
         model: BaseModel = spec.model.model_validate_json(orjson.dumps(raw, default=_json_default))
     except ValidationError as invalid:
         first = invalid.errors()[0]
-        path = ".".join(str(p) for p in first["loc"]) or name
+        where = ".".join([name, *(str(p) for p in first["loc"])])
         raise DataError(
-            f"{name}.{path}: {first['msg']}",
-            field=f"{name}.{path}",
+            f"{where}: {first['msg']}",
+            field=where,
             code=str(first["type"]),
             hint=f"see docs/leads.md for the {spec.description} format",
         ) from None
