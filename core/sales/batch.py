@@ -73,7 +73,11 @@ def attribute(profile: IcpProfile, columns: Mapping[str, Sequence[Any]], n: int)
             continue
         if rule.op in ("present", "absent"):
             if rule.field not in missing:
-                missing[rule.field] = np.fromiter(map(_missing, column), np.bool_, count=n)
+                missing[rule.field] = np.fromiter(
+                    ((v == "" or v.isspace()) if type(v) is str else _missing(v) for v in column),
+                    np.bool_,
+                    count=n,
+                )
             gone = missing[rule.field]
             matched[:, j] = gone if rule.op == "absent" else ~gone
             continue
@@ -143,6 +147,13 @@ def behaviour(
 ) -> BehaviourBatch:
     """`behaviour.points` over n leads; events as parallel arrays (lead index, type, age µs)."""
     codes, distinct = factorize(types)
+    return behaviour_codes(model, lead, codes, distinct, age_us, n)
+
+
+def behaviour_codes(
+    model: BehaviourModel, lead: Ints, codes: Ints, distinct: Sequence[str], age_us: Ints, n: int
+) -> BehaviourBatch:
+    """`behaviour` with the event types given as codes into `distinct` (each name once)."""
     units = np.zeros(len(codes), dtype=np.int64)
     group_of = np.full(len(codes), -1, dtype=np.int64)
     scored = np.zeros(len(codes), dtype=np.bool_)

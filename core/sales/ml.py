@@ -135,10 +135,23 @@ def _feature_names(model: MlModel) -> tuple[str, ...]:
 
 def _present(values: Sequence[Any]) -> npt.NDArray[np.float64]:
     return np.fromiter(
-        (v is not None and bool(str(v).strip()) for v in values),
+        (
+            (v != "" and not v.isspace())
+            if type(v) is str
+            else v is not None and bool(str(v).strip())
+            for v in values
+        ),
         dtype=np.float64,
         count=len(values),
     )
+
+
+def _codes(values: Sequence[Any], index: Mapping[str | None, int]) -> npt.NDArray[np.int64]:
+    """`index` position of each cleaned value (-1 when absent), cleaning each distinct once."""
+    distinct = list(dict.fromkeys(values))
+    position = {v: i for i, v in enumerate(distinct)}
+    known = np.array([index.get(_clean(v), -1) for v in distinct] or [-1], dtype=np.int64)
+    return known[np.fromiter(map(position.__getitem__, values), np.int64, count=len(values))]
 
 
 def design(
@@ -152,12 +165,7 @@ def design(
         block = np.zeros((n, len(values)))
         if values:
             index: dict[str | None, int] = {v: i for i, v in enumerate(values)}
-            column = data.attributes.get(name, [None] * n)
-            codes = np.fromiter(
-                (index.get(_clean(v), -1) for v in column),
-                dtype=np.int64,
-                count=n,
-            )
+            codes = _codes(data.attributes.get(name, [None] * n), index)
             rows = np.nonzero(codes >= 0)[0]
             block[rows, codes[rows]] = 1.0
         blocks.append(block)
@@ -186,23 +194,45 @@ def predict(model: MlModel, x: Matrix) -> npt.NDArray[np.float64]:
 
 def top_factors(model: MlModel, x: Matrix, k: int) -> list[list[tuple[str, float]]]:
     """Per row: up to k largest positive then up to k largest negative contributions."""
-    contributions = (x - np.asarray(model.means)) * model.effective_coef()
+    rows, features, milli = top_factor_arrays(model, x, k)
     names = model.feature_names
-    k = min(k, contributions.shape[1])
-    rows = np.arange(len(x))[:, None]
     out: list[list[tuple[str, float]]] = [[] for _ in range(len(x))]
+    for i, j, m in zip(rows.tolist(), features.tolist(), milli.tolist(), strict=True):
+        out[i].append((names[j], m / 1000))
+    return out
+
+
+def top_factor_arrays(
+    model: MlModel, x: Matrix, k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """`top_factors` as arrays sorted by row: (row, feature, contribution in thousandths).
+
+    Contributions round half even to thousandths (np.round); one that rounds to 0 is left
+    out, so m / 1000 is the float np.round(value, 3) gives."""
+    contributions = (x - np.asarray(model.means)) * model.effective_coef()
+    n, width = contributions.shape
+    k = min(k, width)
+    rows = np.arange(n)[:, None]
+    features, millis, keep = [], [], []
     for sign in (1.0, -1.0):
         signed = contributions * sign
-        if k < signed.shape[1]:
+        if k < width:
             picked = np.argpartition(-signed, k - 1, axis=1)[:, :k]
         else:
-            picked = np.tile(np.arange(signed.shape[1]), (len(x), 1))
+            picked = np.tile(np.arange(width), (n, 1))
         order = np.argsort(-signed[rows, picked], axis=1, kind="stable")
         picked = picked[rows, order]
-        values = np.round(contributions[rows, picked], 3)
-        for factors, js, vs in zip(out, picked.tolist(), values.tolist(), strict=True):
-            factors.extend((names[j], v) for j, v in zip(js, vs, strict=True) if v * sign > 0)
-    return out
+        milli = np.rint(contributions[rows, picked] * 1000).astype(np.int64)
+        features.append(picked)
+        millis.append(milli)
+        keep.append(milli * int(sign) > 0)
+    chosen = np.hstack(keep).ravel()
+    lead = np.repeat(np.arange(n, dtype=np.int64), 2 * k)[chosen]
+    return (
+        lead,
+        np.hstack(features).ravel()[chosen].astype(np.int64),
+        np.hstack(millis).ravel()[chosen],
+    )
 
 
 def _vocabulary(data: Inputs) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:

@@ -81,16 +81,28 @@ def pls_table_from_json(data: Mapping[str, Any]) -> pls.FrequencyTable:
     return pls.FrequencyTable(stages=stages, rows=rows)
 
 
+def _present(value: Any) -> bool:
+    if type(value) is str:
+        return value != "" and not value.isspace()
+    return value is not None and bool(str(value).strip())
+
+
 def _state(*columns: Sequence[Any]) -> list[Any]:
     """Odoo's email_state/phone_state: "correct" when a value is present, else False."""
+    if len(columns) == 1:
+        return ["correct" if _present(v) else False for v in columns[0]]
     return [
-        "correct" if any(v is not None and str(v).strip() for v in values) else False
-        for values in zip(*columns, strict=True)
+        "correct" if any(map(_present, values)) else False for values in zip(*columns, strict=True)
     ]
 
 
 def _text(column: Sequence[Any]) -> list[Any]:
-    return [None if v is None or not str(v).strip() else str(v).strip() for v in column]
+    """Stripped text, None when blank; each distinct value cleaned once."""
+    cleaned = {
+        v: None if v is None or not str(v).strip() else str(v).strip()
+        for v in dict.fromkeys(column)
+    }
+    return list(map(cleaned.__getitem__, column))
 
 
 def pls_values(columns: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
