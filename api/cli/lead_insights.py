@@ -59,7 +59,9 @@ def train() -> None:
 @reports_errors
 def rescore(
     lead: Annotated[list[str] | None, typer.Option(help="Only these leads (repeatable).")] = None,
-    chunk: Annotated[int, typer.Option(min=100, help="Leads per scoring chunk.")] = 20_000,
+    chunk: Annotated[
+        int, typer.Option(min=100, help="Leads per chunk (more: faster, ~1 KB memory each).")
+    ] = 200_000,
 ) -> None:
     """Score every lead (or some) now, in one transaction, with a progress bar."""
     from sqlalchemy import func, select

@@ -121,9 +121,9 @@ def test_rescoring_reports_grades_and_refuses_other_tenants_leads(
     }
     everything = ok(alice.client.post("/v1/scoring/rescore", json={}))
     assert (everything["scored"], everything["converted"]) == (2, 1)
-    assert ok(alice.client.get(f"/v1/leads/{second}/score"))["pls"]["probability"] is None
-    assert ok(alice.client.get(f"/v1/leads/{second}/score"))["stored"]["pls_probability"] == (
-        "100.00"
-    )
+    converted = ok(alice.client.get(f"/v1/leads/{second}/score"))
+    # a converted lead is Odoo's won stage: 100 % in the explanation as in the stored score
+    assert converted["pls"]["probability"] == 100.0
+    assert converted["stored"]["pls_probability"] == "100.00"
     problem(bob.client.post("/v1/scoring/rescore", json={"lead_ids": [first]}), 404)
     problem(bob.client.get(f"/v1/leads/{first}/score"), 404)
