@@ -17,7 +17,8 @@ The grade is the lead's stored score grade when the owner changes or a follow-up
 Concurrency: every operation first takes the tenant's write lock (an advisory lock on
 PostgreSQL, the database lock on SQLite), then reads. Two reps claiming one lead at the
 same instant therefore run one after the other; the second sees an owner and is refused.
-Claim budgets count this pool's claims of the rep since the period began (UTC).
+Claim budgets count this pool's claims of the rep since the period began, in the
+pool's time zone (`PoolRules.timezone`, Asia/Shanghai by default).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -322,21 +324,27 @@ def _acting_user(session: Session, tenant_id: uuid.UUID, actor: Actor) -> pools.
     return None if actor.user_id is None else pools.require_user(session, tenant_id, actor.user_id)
 
 
-def _period_start(now: datetime, period: str) -> datetime:
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+def _period_start(now: datetime, period: str, zone: ZoneInfo) -> datetime:
+    """Midnight of the day, the week's Monday or the month's 1st, in the pool's time zone
+    (a Beijing team's day starts at 00:00 Beijing time, not at 08:00)."""
+    local = now.astimezone(zone)
+    day = datetime.combine(local.date(), time(), tzinfo=zone)
     if period == "day":
         return day
     if period == "week":
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
+        return datetime.combine(local.date() - timedelta(days=local.weekday()), time(), zone)
+    return datetime.combine(local.date().replace(day=1), time(), tzinfo=zone)
 
 
 def _next_period(start: datetime, period: str) -> datetime:
+    """The start of the next period, at local midnight (calendar days, not 24-hour steps)."""
     if period == "day":
-        return start + timedelta(days=1)
-    if period == "week":
-        return start + timedelta(days=7)
-    return (start + timedelta(days=32)).replace(day=1)
+        nxt = start.date() + timedelta(days=1)
+    elif period == "week":
+        nxt = start.date() + timedelta(days=7)
+    else:
+        nxt = (start.date() + timedelta(days=32)).replace(day=1)
+    return datetime.combine(nxt, time(), tzinfo=start.tzinfo)
 
 
 def _check_claim(
@@ -367,7 +375,8 @@ def _check_claim(
                 code="cooldown",
             )
     if rules.claim_budget is not None:
-        start = _period_start(now, rules.budget_period)
+        zone = ZoneInfo(rules.timezone)
+        start = _period_start(now, rules.budget_period, zone)
         used = session.execute(
             select(func.count()).where(
                 EVENT.c.tenant_id == tenant_id,
@@ -382,7 +391,8 @@ def _check_claim(
             raise ConflictError(
                 f"{user.name} has used the claim budget of pool {pool.name!r}: "
                 f"{used} of {rules.claim_budget} per {rules.budget_period}",
-                hint=f"it renews {renews:%Y-%m-%d %H:%M} UTC; a pool admin may assign leads",
+                hint=f"it renews {renews:%Y-%m-%d %H:%M} {rules.timezone}; "
+                "a pool admin may assign leads",
                 field="user_id",
                 code="claim_budget",
             )

@@ -5,8 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 Code = Annotated[
     str,
@@ -70,6 +78,12 @@ class PoolRules(_Strict):
         description="Claims one rep may make from this pool per period; null = no limit.",
     )
     budget_period: Literal["day", "week", "month"] = "week"
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        min_length=1,
+        max_length=64,
+        description="IANA zone where budget days, weeks (from Monday) and months begin.",
+    )
     wip_cap: int | None = Field(
         default=50,
         ge=0,
@@ -90,6 +104,17 @@ class PoolRules(_Strict):
     remind_days_before: int = Field(default=2, ge=0, le=365)
     followup_types: tuple[Code, ...] = Field(default=DEFAULT_FOLLOWUP_TYPES, min_length=1)
     return_reasons: tuple[Code, ...] = Field(default=DEFAULT_RETURN_REASONS, min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai"
+            ) from None
+        return value
 
     def deadlines_for(self, grade: str | None) -> Deadlines:
         if grade:

@@ -164,6 +164,31 @@ def test_claim_is_refused_when_budget_spent_and_renews_next_week(world: World) -
     world.claim(leads[2], world.rep2, T0 + 2 * DAY)  # another rep's budget is their own
 
 
+@pytest.mark.parametrize(
+    ("zone", "refused"), [("Asia/Shanghai", False), ("UTC", True)], ids=["beijing", "utc"]
+)
+def test_a_daily_budget_renews_at_midnight_in_the_pools_time_zone(
+    world: World, zone: str, refused: bool
+) -> None:
+    with world.sessions.begin() as s:
+        pools.update_pool(
+            s,
+            world.tenant.id,
+            world.pool,
+            {"rules": {**RULES, "claim_budget": 1, "budget_period": "day", "timezone": zone}},
+        )
+    first, second = world.pooled(2)
+    late = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)  # 23:30 in Beijing
+    world.claim(first, world.rep, late)
+    after_midnight_in_beijing = late + HOUR  # 00:30 on the 3rd in Beijing, still the 2nd in UTC
+    if refused:
+        with pytest.raises(ConflictError, match="claim budget") as spent:
+            world.claim(second, world.rep, after_midnight_in_beijing)
+        assert "renews 2026-03-03 00:00 UTC" in (spent.value.hint or "")
+    else:
+        world.claim(second, world.rep, after_midnight_in_beijing)
+
+
 def test_claim_is_refused_at_the_wip_cap(world: World) -> None:
     leads = world.pooled(4)
     with world.sessions.begin() as s:

@@ -73,6 +73,7 @@ def _setup(
         rules = {
             "claim_budget": BUDGET,
             "budget_period": "day",
+            "timezone": "UTC",  # the check below counts claims per UTC date
             "wip_cap": 3,
             "cooldown_days": 1,
             "deadlines": {"followup_days": 1, "convert_days": 2},
