@@ -23,7 +23,7 @@ from core.errors import HubError
 from core.model.entities import ENTITIES
 from core.model.tables import Order, User, table_of
 from core.sales import customer_value, documents
-from core.sales.leads import ownership, pools, routing_run, scoring, touchpoints
+from core.sales.leads import ownership, pools, recycling, routing_run, scoring, touchpoints
 from core.sales.leads.ownership import Actor
 from core.store.direct import create_record, patch_record
 
@@ -298,8 +298,8 @@ def seed(session: Session, tenant_id: uuid.UUID, *, now: datetime | None = None)
     _leads(session, tenant_id, story, rng, start)
     _behaviour(session, tenant_id, story, rng, start)
     _play(session, tenant_id, story, start)
-    story.reminded = ownership.remind_due(session, tenant_id, now=now)
-    story.recycled = len(ownership.recycle_due(session, tenant_id, now=now))
+    story.reminded = recycling.remind_due(session, tenant_id, now=now)
+    story.recycled = len(recycling.recycle_due(session, tenant_id, now=now))
     trained = scoring.train(session, tenant_id, now=now)
     story.ml_reason = trained.ml_reason
     scoring.rescore(session, tenant_id, as_of=now)

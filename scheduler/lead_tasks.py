@@ -168,13 +168,13 @@ def recycle(
     deadline: float | None = None,
 ) -> JobReport:
     """Return owned leads past their recycle deadline to their pools (`detail`: per reason)."""
-    from core.sales.leads import ownership
+    from core.sales.leads import recycling
 
     now, size, report = now or utcnow(), _batch_size(batch), JobReport("recycle")
     for tenant_id in _each_tenant(sessions, report, tenants):
 
         def step(session: Session, tenant_id: uuid.UUID = tenant_id) -> int:
-            done = ownership.recycle_due(session, tenant_id, now=now, limit=size)
+            done = recycling.recycle_due(session, tenant_id, now=now, limit=size)
             for item in done:
                 report.add(item.reason)
             return len(done)
@@ -192,13 +192,13 @@ def remind(
     deadline: float | None = None,
 ) -> JobReport:
     """Send each owner one `lead.remind` event per lead and deadline (never twice)."""
-    from core.sales.leads import ownership
+    from core.sales.leads import recycling
 
     now, size, report = now or utcnow(), _batch_size(batch), JobReport("remind")
     for tenant_id in _each_tenant(sessions, report, tenants):
 
         def step(session: Session, tenant_id: uuid.UUID = tenant_id) -> int:
-            return ownership.remind_due(session, tenant_id, now=now, limit=size)
+            return recycling.remind_due(session, tenant_id, now=now, limit=size)
 
         _batches(sessions, report, tenant_id, step, size, deadline)
     return _logged(report)

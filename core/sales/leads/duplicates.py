@@ -45,7 +45,7 @@ from core.sales.dedup import (
     record_keys,
     score_keys,
 )
-from core.sales.leads.ownership import CLOSED_STATUSES
+from core.sales.leads.claim_rules import CLOSED_STATUSES
 from core.store.xref import batches, member_of
 
 Entity = Literal["lead", "account", "contact"]

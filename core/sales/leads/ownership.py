@@ -26,11 +26,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
@@ -38,6 +37,7 @@ from core.errors import ConflictError, DataError, ForbiddenError, NotFoundError
 from core.model.entities import entity
 from core.model.tables import Lead, LeadOwnershipEvent, LeadScore, table_of
 from core.sales.leads import pools
+from core.sales.leads.claim_rules import CLOSED_STATUSES, check_claim
 from core.sales.leads.schemas import (
     Action,
     AssignmentView,
@@ -51,7 +51,6 @@ LEAD = table_of(Lead)
 EVENT = table_of(LeadOwnershipEvent)
 SCORE = table_of(LeadScore)
 ASSIGNMENT = pools.ASSIGNMENT
-CLOSED_STATUSES = frozenset({"converted", "disqualified"})
 _ASSIGNMENT_COLUMNS = (
     "pool_id",
     "owner_id",
@@ -105,12 +104,6 @@ class _Current:
     status: str | None
     lead_owner: uuid.UUID | None
     row: dict[str, Any] | None = field(default=None)
-
-
-def _still_open() -> Any:
-    """Leads whose ownership still runs: a converted or disqualified lead keeps its last
-    owner (history) but no longer counts toward caps, recycles or reminders."""
-    return func.coalesce(LEAD.c.status, "new").not_in(tuple(sorted(CLOSED_STATUSES)))
 
 
 def _lock(session: Session, tenant_id: uuid.UUID) -> None:
@@ -324,96 +317,6 @@ def _acting_user(session: Session, tenant_id: uuid.UUID, actor: Actor) -> pools.
     return None if actor.user_id is None else pools.require_user(session, tenant_id, actor.user_id)
 
 
-def _period_start(now: datetime, period: str, zone: ZoneInfo) -> datetime:
-    """Midnight of the day, the week's Monday or the month's 1st, in the pool's time zone
-    (a Beijing team's day starts at 00:00 Beijing time, not at 08:00)."""
-    local = now.astimezone(zone)
-    day = datetime.combine(local.date(), time(), tzinfo=zone)
-    if period == "day":
-        return day
-    if period == "week":
-        return datetime.combine(local.date() - timedelta(days=local.weekday()), time(), zone)
-    return datetime.combine(local.date().replace(day=1), time(), tzinfo=zone)
-
-
-def _next_period(start: datetime, period: str) -> datetime:
-    """The start of the next period, at local midnight (calendar days, not 24-hour steps)."""
-    if period == "day":
-        nxt = start.date() + timedelta(days=1)
-    elif period == "week":
-        nxt = start.date() + timedelta(days=7)
-    else:
-        nxt = (start.date() + timedelta(days=32)).replace(day=1)
-    return datetime.combine(nxt, time(), tzinfo=start.tzinfo)
-
-
-def _check_claim(
-    session: Session,
-    tenant_id: uuid.UUID,
-    lead_id: uuid.UUID,
-    user: pools.UserInfo,
-    pool: pools.Pool,
-    now: datetime,
-) -> None:
-    rules = pool.rules
-    if rules.cooldown_days:
-        last = session.execute(
-            select(func.max(EVENT.c.at)).where(
-                EVENT.c.tenant_id == tenant_id,
-                EVENT.c.lead_id == lead_id,
-                EVENT.c.from_owner == user.id,
-                EVENT.c.action.in_(("return", "recycle")),
-            )
-        ).scalar()
-        if last is not None and last + timedelta(days=rules.cooldown_days) > now:
-            until = last + timedelta(days=rules.cooldown_days)
-            raise ConflictError(
-                f"{user.name} gave this lead up on {last:%Y-%m-%d %H:%M} UTC and may claim it "
-                f"again from {until:%Y-%m-%d %H:%M} UTC (cooldown {rules.cooldown_days} days)",
-                hint="another member may claim it now",
-                field="user_id",
-                code="cooldown",
-            )
-    if rules.claim_budget is not None:
-        zone = ZoneInfo(rules.timezone)
-        start = _period_start(now, rules.budget_period, zone)
-        used = session.execute(
-            select(func.count()).where(
-                EVENT.c.tenant_id == tenant_id,
-                EVENT.c.to_owner == user.id,
-                EVENT.c.action == "claim",
-                EVENT.c.pool_id == pool.id,
-                EVENT.c.at >= start,
-            )
-        ).scalar_one()
-        if used >= rules.claim_budget:
-            renews = _next_period(start, rules.budget_period)
-            raise ConflictError(
-                f"{user.name} has used the claim budget of pool {pool.name!r}: "
-                f"{used} of {rules.claim_budget} per {rules.budget_period}",
-                hint=f"it renews {renews:%Y-%m-%d %H:%M} {rules.timezone}; "
-                "a pool admin may assign leads",
-                field="user_id",
-                code="claim_budget",
-            )
-    if rules.wip_cap is not None:
-        held = session.execute(
-            select(func.count())
-            .select_from(ASSIGNMENT.join(LEAD, LEAD.c.id == ASSIGNMENT.c.lead_id))
-            .where(
-                ASSIGNMENT.c.tenant_id == tenant_id, ASSIGNMENT.c.owner_id == user.id, _still_open()
-            )
-        ).scalar_one()
-        if held >= rules.wip_cap:
-            raise ConflictError(
-                f"{user.name} already owns {held} open leads, the cap of pool {pool.name!r} "
-                f"is {rules.wip_cap}",
-                hint="convert, disqualify or return leads first",
-                field="user_id",
-                code="wip_cap",
-            )
-
-
 # ----------------------------------------------------------------------------- operations
 def claim(
     session: Session,
@@ -457,7 +360,7 @@ def claim(
     acting = _acting_user(session, tenant_id, actor)
     if acting is not None and acting.id != user.id:
         pools.require_admin(session, tenant_id, pool.id, acting, "claim for someone else")
-    _check_claim(session, tenant_id, lead_id, user, pool, now)
+    check_claim(session, tenant_id, lead_id, user, pool, now)
     return _apply(
         session, tenant_id, [_Change(lead_id, "claim", user_id, pool.id)], actor, now, current
     )[0]
@@ -662,95 +565,6 @@ def record_followup(
         .values(values)
     )
     return True
-
-
-# ----------------------------------------------------------------------------- schedule
-@dataclass(frozen=True, slots=True)
-class Recycled:
-    lead_id: uuid.UUID
-    owner_id: uuid.UUID
-    reason: str
-
-
-def recycle_due(
-    session: Session, tenant_id: uuid.UUID, *, now: datetime | None = None, limit: int = 1000
-) -> list[Recycled]:
-    """Return owned leads past their deadline to their pools (reason: which deadline)."""
-    now = now or utcnow()
-    _lock(session, tenant_id)
-    due = session.execute(
-        select(
-            ASSIGNMENT.c.lead_id,
-            ASSIGNMENT.c.owner_id,
-            ASSIGNMENT.c.pool_id,
-            ASSIGNMENT.c.followup_due,
-            ASSIGNMENT.c.convert_due,
-        )
-        .select_from(ASSIGNMENT.join(LEAD, LEAD.c.id == ASSIGNMENT.c.lead_id))
-        .where(
-            ASSIGNMENT.c.tenant_id == tenant_id,
-            ASSIGNMENT.c.owner_id.is_not(None),
-            ASSIGNMENT.c.recycle_at <= now,
-            _still_open(),
-        )
-        .order_by(ASSIGNMENT.c.recycle_at, ASSIGNMENT.c.lead_id)
-        .limit(limit)
-    ).all()
-    if not due:
-        return []
-    current = _load(session, tenant_id, [r.lead_id for r in due])
-    changes, out = [], []
-    for r in due:
-        reason = "not_converted" if r.convert_due <= r.followup_due else "no_followup"
-        changes.append(_Change(r.lead_id, "recycle", None, r.pool_id, reason_code=reason))
-        out.append(Recycled(r.lead_id, r.owner_id, reason))
-    _apply(session, tenant_id, changes, Actor.system(), now, current)
-    return out
-
-
-def remind_due(
-    session: Session, tenant_id: uuid.UUID, *, now: datetime | None = None, limit: int = 1000
-) -> int:
-    """Tell owners their leads go back soon: one `lead.remind` event per lead (webhook
-    subscribers deliver it by mail, IM, ...), once per deadline."""
-    from core.store.direct import log_event  # the change log is the outbox's source
-
-    now = now or utcnow()
-    _lock(session, tenant_id)
-    due = session.execute(
-        select(ASSIGNMENT.c.lead_id, ASSIGNMENT.c.owner_id, ASSIGNMENT.c.recycle_at)
-        .select_from(ASSIGNMENT.join(LEAD, LEAD.c.id == ASSIGNMENT.c.lead_id))
-        .where(
-            _still_open(),
-            ASSIGNMENT.c.tenant_id == tenant_id,
-            ASSIGNMENT.c.owner_id.is_not(None),
-            ASSIGNMENT.c.remind_at <= now,
-            ASSIGNMENT.c.reminded_at.is_(None),
-            ASSIGNMENT.c.recycle_at > now,
-        )
-        .order_by(ASSIGNMENT.c.remind_at)
-        .limit(limit)
-    ).all()
-    for r in due:
-        log_event(
-            session,
-            tenant_id,
-            entity("lead"),
-            r.lead_id,
-            "remind",
-            {"owner_id": str(r.owner_id), "recycle_at": r.recycle_at.isoformat()},
-            now,
-        )
-    if due:
-        session.execute(
-            update(ASSIGNMENT)
-            .where(
-                ASSIGNMENT.c.tenant_id == tenant_id,
-                ASSIGNMENT.c.lead_id.in_([r.lead_id for r in due]),
-            )
-            .values(reminded_at=now)
-        )
-    return len(due)
 
 
 def place(

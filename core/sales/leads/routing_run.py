@@ -23,6 +23,7 @@ from core.errors import ConfigError
 from core.model.tables import LeadRouting, table_of
 from core.sales import documents, routing
 from core.sales.leads import ownership, pools
+from core.sales.leads.claim_rules import still_open
 from core.store.bulk import bulk_writer
 
 ROUTING = table_of(LeadRouting)
@@ -61,7 +62,7 @@ def _pending(
         .where(
             LEAD.c.tenant_id == tenant_id,
             ROUTING.c.lead_id.is_(None),
-            func.coalesce(LEAD.c.status, "new").not_in(tuple(ownership.CLOSED_STATUSES)),
+            still_open(),
         )
         .order_by(LEAD.c.created_at, LEAD.c.id)
         .limit(limit)

@@ -23,7 +23,7 @@ from core.model.tables import (
     Tenant,
     User,
 )
-from core.sales.leads import ownership, pools, touchpoints
+from core.sales.leads import ownership, pools, recycling, touchpoints
 from core.sales.leads.ownership import Actor
 from core.store.direct import create_record, patch_record
 from core.store.external import upsert_external
@@ -278,10 +278,10 @@ def test_recycle_returns_overdue_leads_with_the_deadline_that_expired(world: Wor
     world.claim(second, world.rep2, T0 + 2 * DAY)
     with world.sessions.begin() as s:
         assert (
-            ownership.recycle_due(s, world.tenant.id, now=T0 + 3 * DAY - timedelta(seconds=1)) == []
+            recycling.recycle_due(s, world.tenant.id, now=T0 + 3 * DAY - timedelta(seconds=1)) == []
         )
     with world.sessions.begin() as s:
-        done = ownership.recycle_due(s, world.tenant.id, now=T0 + 3 * DAY)
+        done = recycling.recycle_due(s, world.tenant.id, now=T0 + 3 * DAY)
     assert [(r.lead_id, r.owner_id, r.reason) for r in done] == [(first, world.rep, "no_followup")]
     assert world.owner(first) is None
     assert world.events(first)[-1] == ("recycle", "schedule", "system")
@@ -299,10 +299,10 @@ def test_reminders_go_once_as_lead_remind_events(world: World, tenant: Tenant) -
         )
     world.claim(lead, world.rep, T0)
     with world.sessions.begin() as s:
-        assert ownership.remind_due(s, world.tenant.id, now=T0 + DAY) == 0
-        assert ownership.remind_due(s, world.tenant.id, now=T0 + 2 * DAY) == 1
+        assert recycling.remind_due(s, world.tenant.id, now=T0 + DAY) == 0
+        assert recycling.remind_due(s, world.tenant.id, now=T0 + 2 * DAY) == 1
     with world.sessions.begin() as s:
-        assert ownership.remind_due(s, world.tenant.id, now=T0 + 2 * DAY + HOUR) == 0
+        assert recycling.remind_due(s, world.tenant.id, now=T0 + 2 * DAY + HOUR) == 0
         ops = s.scalars(select(RecordChange.op).where(RecordChange.entity_id == lead)).all()
     assert ops.count("remind") == 1
 

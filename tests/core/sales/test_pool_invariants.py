@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.errors import HubError
 from core.model.entities import ENTITIES
 from core.model.tables import LeadAssignment, LeadOwnershipEvent, Tenant, User
-from core.sales.leads import ownership, pools
+from core.sales.leads import ownership, pools, recycling
 from core.sales.leads.ownership import Actor
 from core.store.direct import create_record, patch_record
 from core.store.engine import make_engine, make_session_factory
@@ -115,7 +115,7 @@ def _run(
     elif kind == "release":
         patch_record(s, tenant, ENTITIES["lead"], lead, {"owner_id": None}, now=now)
     else:
-        ownership.recycle_due(s, tenant, now=now)
+        recycling.recycle_due(s, tenant, now=now)
 
 
 @settings(
