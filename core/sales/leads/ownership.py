@@ -437,8 +437,8 @@ def assign(
             continue
         action: Action = "transfer" if owner is not None else "assign"
         changes.append(_Change(lead_id, action, user_id, target_pool, note=note))
-    _apply(session, tenant_id, changes, actor, now, current)
-    return [_view(i, _load(session, tenant_id, [i])[i].row) for i in current]
+    changed = {v.lead_id: v for v in _apply(session, tenant_id, changes, actor, now, current)}
+    return [changed.get(i) or _view(i, held.row) for i, held in current.items()]
 
 
 def deposit(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.errors import DataError
 from core.model.tables import Touchpoint, table_of
-from core.sales.leads import ownership
+from core.sales.leads import ownership, pools
 from core.store.bulk import bulk_writer
 
 TOUCHPOINT = table_of(Touchpoint)
@@ -190,9 +190,13 @@ def record(
         ],
         rows,
     )
+    followup_types = {
+        t for p in pools.list_pools(session, tenant_id) for t in p.rules.followup_types
+    }
     followups = sum(
         ownership.record_followup(session, tenant_id, lead_id, item.type, item.occurred_at, now=now)
         for lead_id, item in new
+        if item.type in followup_types  # a webinar or an e-mail open costs no lookups
     )
     return RecordReport(
         inserted=len(rows),
